@@ -1,0 +1,38 @@
+"""linea: the linear layer of deep learning, from scratch on NumPy.
+
+``linea.nn.Linear`` has PyTorch's semantics (y = x Wᵀ + b, weight (out, in));
+``linea.keras.layers.Dense`` has Keras 3's (y = activation(x K + b), kernel
+(in, units)). Both run on one engine: ``linea.Tensor`` and its autograd.
+"""
+from linea._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from linea._backend import get_num_threads, set_num_threads
+from linea._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
+                             full_like, linspace, ones, ones_like, rand, rand_like, randint,
+                             randn, randn_like, randperm, tensor, zeros, zeros_like)
+from linea._dtype import (DType, bfloat16, bool, float16, float32, float64, get_default_dtype,
+                          int8, int16, int32, int64, uint8)
+from linea._errors import DTypeError, FormatError, ShapeError, StateDictError
+from linea._ops_shape import cat, stack, where
+from linea._random import (Generator, default_generator, get_rng_state, initial_seed,
+                           manual_seed, seed, set_rng_state)
+from linea._tensor import Tensor, device
+
+__version__ = "0.1.0"
+
+float = float32  # noqa: A001 - PyTorch's aliases
+double = float64
+half = float16
+long = int64
+
+__all__ = [
+    "Tensor", "device", "DType", "Generator", "default_generator",
+    "ShapeError", "DTypeError", "StateDictError", "FormatError",
+    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn",
+    "randint", "randperm", "arange", "linspace", "eye", "zeros_like", "ones_like",
+    "empty_like", "full_like", "rand_like", "randn_like", "cat", "stack", "where",
+    "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "set_num_threads", "get_num_threads", "get_default_dtype",
+    "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
+    "bool", "float", "double", "half", "long",
+]

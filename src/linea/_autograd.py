@@ -1,0 +1,180 @@
+"""The autograd tape: grad mode, graph nodes and the backward walk.
+
+Every differentiable op computes its result with the array library and, only
+when grad mode is on and some input requires a gradient, attaches a ``Node``
+holding a closure that maps the output's gradient to its inputs' gradients.
+Under ``no_grad`` no node, closure or saved array is created at all.
+"""
+from __future__ import annotations
+
+import functools
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward"]
+
+# A one-element list so every module reads the same flag without a function call.
+GRAD_ENABLED = [True]
+
+
+def is_grad_enabled() -> bool:
+    """True when operations record the graph for ``backward()``."""
+    return GRAD_ENABLED[0]
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode and restores it after."""
+
+    mode = True
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self):
+        self._previous.append(GRAD_ENABLED[0])
+        GRAD_ENABLED[0] = self.mode
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        GRAD_ENABLED[0] = self._previous.pop()
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def with_grad_mode(*args, **kwargs):
+            with self.__class__():
+                return function(*args, **kwargs)
+
+        return with_grad_mode
+
+
+class no_grad(_GradMode):
+    """Disable graph recording: ``with linea.no_grad(): ...`` or ``@linea.no_grad()``."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Re-enable graph recording inside a ``no_grad`` block."""
+
+    mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Set grad mode to ``mode``; usable as a call, a context manager or a decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__()
+        self.mode = bool(mode)
+        self._previous.append(GRAD_ENABLED[0])
+        GRAD_ENABLED[0] = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, function):
+        GRAD_ENABLED[0] = self._previous.pop()
+        mode = self.mode
+
+        @functools.wraps(function)
+        def with_grad_mode(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return function(*args, **kwargs)
+
+        return with_grad_mode
+
+
+class Node:
+    """One recorded operation: its inputs and the rule giving their gradients.
+
+    ``backward(grad)`` returns one gradient array (or None) per input, each of
+    that input's shape.
+    """
+
+    __slots__ = ("name", "inputs", "backward")
+
+    def __init__(self, name: str, inputs: tuple, backward) -> None:
+        self.name = name
+        self.inputs = inputs
+        self.backward = backward
+
+    def __repr__(self) -> str:
+        return f"<{self.name}Backward>"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((t.grad_fn if t is not None else None, 0) for t in self.inputs)
+
+
+def _topological_order(root: Node) -> list[Node]:
+    """Nodes reachable from ``root``, each after every node that consumes it."""
+    order: list[Node] = []
+    visited = {id(root)}
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for tensor in node.inputs:
+            if tensor is None:
+                continue
+            child = tensor.grad_fn
+            if child is not None and id(child) not in visited:
+                visited.add(id(child))
+                stack.append((child, False))
+    order.reverse()
+    return order
+
+
+def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
+    """Walk the graph from ``root_tensor`` in reverse, accumulating into ``.grad``."""
+    root = root_tensor.grad_fn
+    # A leaf's .grad takes the array itself when nothing else can hold it:
+    # fresh (not a view) and not already handed to another tensor.
+    handed_out = {id(root_grad)}
+    if root is None:  # a leaf that requires grad: its gradient is the seed
+        _accumulate_leaf(root_tensor, root_grad, handed_out)
+        return
+    pending = {id(root): root_grad}
+    for node in _topological_order(root):
+        grad = pending.pop(id(node), None)
+        if grad is None:
+            continue
+        backward = node.backward
+        if backward is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: its saved values "
+                "were freed by the first backward(). Pass retain_graph=True to the first "
+                "backward() if you need to call it twice."
+            )
+        input_grads = backward(grad)
+        if not retain_graph:
+            node.backward = None
+        for tensor, input_grad in zip(node.inputs, input_grads):
+            if input_grad is None or tensor is None or not tensor.requires_grad:
+                continue
+            if input_grad.shape != tensor._data.shape:
+                raise AssertionError(
+                    f"{node.name}Backward produced a gradient of shape {input_grad.shape} "
+                    f"for an input of shape {tensor._data.shape}"
+                )
+            child = tensor.grad_fn
+            if child is None or tensor._retains_grad:
+                _accumulate_leaf(tensor, input_grad, handed_out)
+            if child is not None:
+                key = id(child)
+                previous = pending.get(key)
+                pending[key] = input_grad if previous is None else previous + input_grad
+
+
+def _accumulate_leaf(tensor, grad, handed_out: set) -> None:
+    if grad.dtype != tensor._data.dtype:
+        grad = grad.astype(tensor._data.dtype)
+    if tensor.grad is None:
+        from linea._tensor import Tensor
+
+        if grad.base is not None or id(grad) in handed_out or not grad.flags.writeable:
+            grad = grad.copy()
+        handed_out.add(id(grad))
+        tensor.grad = Tensor._make(grad)
+    else:
+        tensor.grad._data = tensor.grad._data + grad

@@ -1,0 +1,46 @@
+"""The one place that knows the array library.
+
+Everything in linea's maths core reaches NumPy through ``xp`` (the array
+namespace) and the helpers below, so another array library with NumPy's API
+(CuPy for GPUs) can be plugged in here without touching the ops.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+xp = np
+ndarray = np.ndarray
+
+__all__ = ["xp", "ndarray", "new_bit_generator", "set_num_threads", "get_num_threads"]
+
+
+def new_bit_generator(seed: int | None = None) -> np.random.Generator:
+    """A fresh PCG64 random generator (never NumPy's global one)."""
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+_thread_limiter = None
+
+
+def set_num_threads(num_threads: int) -> None:
+    """Limit the BLAS thread pools (and OpenMP ones) to ``num_threads``."""
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"set_num_threads expects a positive int, got {num_threads!r}")
+    from threadpoolctl import threadpool_limits
+
+    global _thread_limiter
+    # threadpool_limits applies the limit when constructed and keeps it until
+    # restore_original_limits(); keep the object so it is not collected.
+    _thread_limiter = threadpool_limits(limits=num_threads)
+
+
+def get_num_threads() -> int:
+    """The number of threads the BLAS library will use for a matmul."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    if blas:
+        return int(blas[0])
+    import os
+
+    return os.cpu_count() or 1

@@ -1,0 +1,298 @@
+"""Elementwise and matrix primitives, each forward next to its gradient rule.
+
+Binary ops broadcast like NumPy; ``unbroadcast`` (the one place that does it)
+sums a gradient back to the shape of the input it belongs to. Dtypes follow
+PyTorch: a float tensor keeps its dtype against Python numbers and integer
+tensors, so ``float32 * 2.0`` and ``float32 + int64`` stay float32.
+"""
+from __future__ import annotations
+
+from linea._autograd import GRAD_ENABLED, Node
+from linea._backend import xp
+from linea._errors import ShapeError
+from linea._tensor import Tensor
+
+_make = Tensor._make
+_FLOAT32 = xp.dtype(xp.float32)
+
+
+def unbroadcast(grad, shape: tuple):
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and grad.shape[axis] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+def _operand(value, partner):
+    """The array for one side of a binary op; ``partner`` is the other side's array."""
+    if isinstance(value, Tensor):
+        return value._data
+    if isinstance(value, (bool, int, float)):
+        if isinstance(value, float) and partner.dtype.kind in "biu":
+            return xp.asarray(value, _FLOAT32)
+        return value  # NumPy keeps the array's dtype against a Python scalar
+    from linea._creation import as_array
+
+    return as_array(value)
+
+
+def _promote(left, right):
+    """Cast so that the result dtype is PyTorch's, where NumPy would differ."""
+    if not (isinstance(left, xp.ndarray) and isinstance(right, xp.ndarray)):
+        return left, right
+    left_kind, right_kind = left.dtype.kind, right.dtype.kind
+    if left.dtype == right.dtype:
+        return left, right
+    left_float, right_float = left_kind == "f" or left.dtype.name == "bfloat16", \
+        right_kind == "f" or right.dtype.name == "bfloat16"
+    if left_float != right_float:  # an integer or bool array meets a float one
+        return (left, right.astype(left.dtype)) if left_float else (left.astype(right.dtype), right)
+    if left.ndim == 0 and right.ndim > 0:  # a 0-d tensor does not widen a dimensioned one
+        return left.astype(right.dtype), right
+    if right.ndim == 0 and left.ndim > 0:
+        return left, right.astype(left.dtype)
+    return left, right
+
+
+def _binary(name, compute, gradients, a, b):
+    """Apply ``compute`` to two operands; ``gradients(g, x, y, out)`` gives (dx, dy)."""
+    a_is_tensor, b_is_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
+    x = a._data if a_is_tensor else _operand(a, b._data)
+    y = b._data if b_is_tensor else _operand(b, a._data)
+    if type(x) is xp.ndarray and type(y) is xp.ndarray and x.dtype != y.dtype:
+        x, y = _promote(x, y)
+    out = compute(x, y)
+    if type(out) is not xp.ndarray:
+        out = xp.asarray(out)
+    result = _make(out)
+    needs_a = a_is_tensor and a._requires_grad
+    needs_b = b_is_tensor and b._requires_grad
+    if (needs_a or needs_b) and GRAD_ENABLED[0]:
+        x_shape, y_shape = xp.shape(x), xp.shape(y)
+
+        def backward(grad):
+            grad_x, grad_y = gradients(grad, x, y, out, needs_a, needs_b)
+            return (
+                unbroadcast(grad_x, x_shape) if needs_a else None,
+                unbroadcast(grad_y, y_shape) if needs_b else None,
+            )
+
+        result._requires_grad = True
+        result.grad_fn = Node(name, (a if a_is_tensor else None, b if b_is_tensor else None),
+                              backward)
+    return result
+
+
+def _add_grads(grad, x, y, out, needs_x, needs_y):
+    return grad, grad
+
+
+def _sub_grads(grad, x, y, out, needs_x, needs_y):
+    return grad, (-grad if needs_y else None)
+
+
+def _mul_grads(grad, x, y, out, needs_x, needs_y):
+    return (grad * y if needs_x else None), (grad * x if needs_y else None)
+
+
+def _div_grads(grad, x, y, out, needs_x, needs_y):
+    return (grad / y if needs_x else None), (-grad * out / y if needs_y else None)
+
+
+def _true_divide(x, y):
+    out = xp.true_divide(x, y)
+    if out.dtype == xp.float64 and xp.result_type(x, y).kind in "biu":
+        out = out.astype(_FLOAT32)  # PyTorch: int / int gives the default float dtype
+    return out
+
+
+def _pow_grads(grad, x, y, out, needs_x, needs_y):
+    grad_x = grad * y * x ** (y - 1) if needs_x else None
+    grad_y = None
+    if needs_y:
+        grad_y = grad * out * xp.log(xp.where(x > 0, x, 1)) * (x > 0)
+    return grad_x, grad_y
+
+
+def add(a, b):
+    return _binary("Add", xp.add, _add_grads, a, b)
+
+
+def sub(a, b):
+    return _binary("Sub", xp.subtract, _sub_grads, a, b)
+
+
+def mul(a, b):
+    return _binary("Mul", xp.multiply, _mul_grads, a, b)
+
+
+def div(a, b):
+    return _binary("Div", _true_divide, _div_grads, a, b)
+
+
+def pow(a, b):  # noqa: A001 - PyTorch's name
+    return _binary("Pow", xp.power, _pow_grads, a, b)
+
+
+def _max_grads(grad, x, y, out, needs_x, needs_y):
+    # Where the two are equal the gradient is split evenly, as PyTorch does.
+    x_wins = (x > y).astype(grad.dtype) + (x == y).astype(grad.dtype) * 0.5
+    return (grad * x_wins if needs_x else None), (grad * (1 - x_wins) if needs_y else None)
+
+
+def _min_grads(grad, x, y, out, needs_x, needs_y):
+    x_wins = (x < y).astype(grad.dtype) + (x == y).astype(grad.dtype) * 0.5
+    return (grad * x_wins if needs_x else None), (grad * (1 - x_wins) if needs_y else None)
+
+
+def maximum(a, b):
+    return _binary("Maximum", xp.maximum, _max_grads, a, b)
+
+
+def minimum(a, b):
+    return _binary("Minimum", xp.minimum, _min_grads, a, b)
+
+
+def compare(numpy_compare, a, b):
+    """An elementwise comparison; the result is a bool tensor outside the graph."""
+    if not isinstance(a, Tensor):
+        return NotImplemented
+    other = b._data if isinstance(b, Tensor) else _operand(b, a._data)
+    try:
+        return _make(xp.asarray(numpy_compare(a._data, other)))
+    except ValueError:
+        raise ShapeError(
+            f"cannot compare tensors of shapes {a.shape} and {xp.shape(other)}"
+        ) from None
+
+
+def _unary(name, input_tensor, out, gradient):
+    """Wrap ``out``; ``gradient(grad)`` gives the input's gradient."""
+    result = _make(out)
+    if input_tensor._requires_grad and GRAD_ENABLED[0]:
+        result._requires_grad = True
+        result.grad_fn = Node(name, (input_tensor,), lambda grad: (gradient(grad),))
+    return result
+
+
+def _float_data(tensor: Tensor):
+    data = tensor._data
+    if data.dtype.kind in "biu":  # PyTorch computes exp/log/... of integers in float32
+        return data.astype(_FLOAT32)
+    return data
+
+
+def neg(a: Tensor) -> Tensor:
+    return _unary("Neg", a, xp.negative(a._data), lambda grad: -grad)
+
+
+def exp(a: Tensor) -> Tensor:
+    out = xp.exp(_float_data(a))
+    return _unary("Exp", a, out, lambda grad: grad * out)
+
+
+def log(a: Tensor) -> Tensor:
+    x = _float_data(a)
+    return _unary("Log", a, xp.log(x), lambda grad: grad / x)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    out = xp.sqrt(_float_data(a))
+    return _unary("Sqrt", a, out, lambda grad: grad / (2 * out))
+
+
+def tanh(a: Tensor) -> Tensor:
+    out = xp.tanh(_float_data(a))
+    return _unary("Tanh", a, out, lambda grad: grad * (1 - out * out))
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    x = _float_data(a)
+    # exp(-|x|) never overflows: sigmoid(x) = 1/(1+e^-x) for x ≥ 0, e^x/(1+e^x) below.
+    e = xp.exp(-xp.abs(x))
+    out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return _unary("Sigmoid", a, out, lambda grad: grad * out * (1 - out))
+
+
+def relu(a: Tensor) -> Tensor:
+    x = a._data
+    out = xp.maximum(x, 0)
+    return _unary("Relu", a, out, lambda grad: grad * (x > 0))
+
+
+def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+    x = a._data
+    return _unary("Abs", a, xp.abs(x), lambda grad: grad * xp.sign(x))
+
+
+def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
+    if min is None and max is None:
+        raise ValueError("clamp needs at least one of min and max")
+    x = a._data
+    low = min._data if isinstance(min, Tensor) else min
+    high = max._data if isinstance(max, Tensor) else max
+    out = xp.clip(x, low, high)
+    if out.dtype != x.dtype and x.dtype.kind == "f":
+        out = out.astype(x.dtype)
+    inside = xp.ones(x.shape, bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    return _unary("Clamp", a, out, lambda grad: grad * inside)
+
+
+def _as_matrix_operand(value):
+    if isinstance(value, Tensor):
+        return value
+    from linea._creation import tensor
+
+    return tensor(value)
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with NumPy's rules for 1-D and batched operands."""
+    a, b = _as_matrix_operand(a), _as_matrix_operand(b)
+    x, y = a._data, b._data
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"matmul needs operands of at least 1 dimension, got {a.shape} and {b.shape}")
+    if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
+        raise ShapeError(
+            f"matmul shapes cannot be multiplied: {tuple(x.shape)} @ {tuple(y.shape)} "
+            f"(the last dimension of the first, {x.shape[-1]}, must equal the "
+            f"{'second-to-last' if y.ndim > 1 else 'only'} dimension of the second)"
+        )
+    if x.dtype != y.dtype:
+        x, y = _promote(x, y)
+    out = xp.asarray(xp.matmul(x, y))
+    result = _make(out)
+    needs_a, needs_b = a._requires_grad, b._requires_grad
+    if (needs_a or needs_b) and GRAD_ENABLED[0]:
+
+        def backward(grad):
+            # Promote 1-D operands to matrices, differentiate, then drop the added axes.
+            x2 = x[None, :] if x.ndim == 1 else x
+            y2 = y[:, None] if y.ndim == 1 else y
+            g2 = grad
+            if x.ndim == 1:
+                g2 = xp.expand_dims(g2, -2)
+            if y.ndim == 1:
+                g2 = xp.expand_dims(g2, -1)
+            grad_x = grad_y = None
+            if needs_a:
+                grad_x = unbroadcast(xp.matmul(g2, xp.swapaxes(y2, -1, -2)), x2.shape)
+                grad_x = grad_x.reshape(x.shape)
+            if needs_b:
+                grad_y = unbroadcast(xp.matmul(xp.swapaxes(x2, -1, -2), g2), y2.shape)
+                grad_y = grad_y.reshape(y.shape)
+            return grad_x, grad_y
+
+        result._requires_grad = True
+        result.grad_fn = Node("Mm", (a, b), backward)
+    return result

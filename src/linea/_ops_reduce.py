@@ -1,0 +1,157 @@
+"""Reductions (sum, mean, var, max/min, logsumexp) and their gradients."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from linea import _dtype
+from linea._autograd import GRAD_ENABLED, Node
+from linea._backend import xp
+from linea._tensor import Tensor
+
+_make = Tensor._make
+
+#: What ``max(dim)`` / ``min(dim)`` return, as in PyTorch.
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _axes(dim, ndim: int):
+    """``dim`` as a tuple of non-negative axes (None means all), checked against ``ndim``."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    checked = []
+    for axis in dims:
+        limit = max(ndim, 1)
+        if not -limit <= axis < limit:
+            raise IndexError(
+                f"dimension out of range (expected to be in range of [{-limit}, {limit - 1}], "
+                f"but got {axis})"
+            )
+        checked.append(axis % limit)
+    return tuple(checked) if ndim else ()
+
+
+def _expand_back(grad, axes, keepdim: bool, shape):
+    """Broadcast a reduced gradient back over the reduced axes of ``shape``."""
+    if not keepdim and axes:
+        grad = xp.expand_dims(grad, axes)
+    return xp.broadcast_to(grad, shape)
+
+
+def _record(name, tensor, out, backward):
+    result = _make(out if type(out) is xp.ndarray else xp.asarray(out))
+    if tensor._requires_grad and GRAD_ENABLED[0]:
+        result._requires_grad = True
+        result.grad_fn = Node(name, (tensor,), lambda grad: (backward(grad),))
+    return result
+
+
+def _sum_dtype(data, dtype):
+    if dtype is not None:
+        return _dtype.as_dtype(dtype).numpy
+    return xp.int64 if data.dtype.kind in "biu" else None
+
+
+def sum(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
+    data = tensor._data
+    axes = _axes(dim, data.ndim)
+    out = data.sum(axis=axes, keepdims=keepdim, dtype=_sum_dtype(data, dtype))
+    shape = data.shape
+    return _record("Sum", tensor, out, lambda grad: _expand_back(grad, axes, keepdim, shape))
+
+
+def mean(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    data = tensor._data
+    if dtype is None and data.dtype.kind in "biu":
+        raise TypeError(
+            f"mean() needs a floating point tensor, got {tensor.dtype}; use .float().mean()"
+        )
+    axes = _axes(dim, data.ndim)
+    count = 1
+    for axis in axes:
+        count *= data.shape[axis]
+    out = data.mean(axis=axes, keepdims=keepdim,
+                    dtype=None if dtype is None else _dtype.as_dtype(dtype).numpy)
+    shape = data.shape
+    return _record("Mean", tensor, out,
+                   lambda grad: _expand_back(grad / count, axes, keepdim, shape))
+
+
+def var(tensor: Tensor, dim=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+    data = tensor._data
+    axes = _axes(dim, data.ndim)
+    count = 1
+    for axis in axes:
+        count *= data.shape[axis]
+    centered = data - data.mean(axis=axes, keepdims=True)
+    out = (centered * centered).sum(axis=axes, keepdims=keepdim) / (count - correction)
+    shape = data.shape
+
+    def backward(grad):
+        return _expand_back(grad, axes, keepdim, shape) * centered * (2 / (count - correction))
+
+    return _record("Var", tensor, out, backward)
+
+
+def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
+    """``max``/``min``: the value over everything, or (values, indices) along ``dim``."""
+    data = tensor._data
+    if data.size == 0:
+        raise RuntimeError(
+            f"{'max' if largest else 'min'}() of an empty tensor (shape {tensor.shape}) "
+            "has no value; give a non-empty tensor"
+        )
+    if dim is None:
+        out = data.max() if largest else data.min()
+
+        def backward_all(grad):
+            # Ties share the gradient evenly, as PyTorch does for a full reduction.
+            hits = (data == out)
+            return grad * hits / hits.sum(dtype=data.dtype)
+
+        return _record("Max" if largest else "Min", tensor, out, backward_all)
+    axis = _axes(dim, data.ndim)[0] if data.ndim else None
+    indices = (data.argmax if largest else data.argmin)(axis=axis, keepdims=True)
+    values = xp.take_along_axis(data, indices, axis=axis) if data.ndim else data
+    shape = data.shape
+
+    def backward_dim(grad):
+        full = xp.zeros(shape, grad.dtype)
+        upstream = grad if keepdim or not data.ndim else xp.expand_dims(grad, axis)
+        xp.put_along_axis(full, indices, upstream, axis=axis)
+        return full
+
+    if not keepdim and data.ndim:
+        values, indices = xp.squeeze(values, axis), xp.squeeze(indices, axis)
+    values_tensor = _record("Max" if largest else "Min", tensor, values, backward_dim)
+    return ValuesIndices(values_tensor, _make(xp.asarray(indices, dtype=xp.int64)))
+
+
+def arg_extreme(tensor: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
+    data = tensor._data
+    if dim is None:
+        flat = data.reshape(-1)
+        index = flat.argmax() if largest else flat.argmin()
+        out = xp.asarray(index, dtype=xp.int64)
+        return _make(out.reshape((1,) * data.ndim) if keepdim else out)
+    axis = _axes(dim, data.ndim)[0]
+    chosen = (data.argmax if largest else data.argmin)(axis=axis, keepdims=keepdim)
+    return _make(xp.asarray(chosen, dtype=xp.int64))
+
+
+def logsumexp(tensor: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log Σ exp(x) along ``dim``, computed without overflow."""
+    data = tensor._data
+    axes = _axes(dim, data.ndim)
+    peak = data.max(axis=axes, keepdims=True)
+    peak = xp.where(xp.isfinite(peak), peak, 0)
+    shifted = xp.exp(data - peak)
+    total = shifted.sum(axis=axes, keepdims=True)
+    out_keep = xp.log(total) + peak
+    out = out_keep if keepdim else xp.squeeze(out_keep, axes)
+    shape = data.shape
+
+    def backward(grad):
+        return _expand_back(grad, axes, keepdim, shape) * (shifted / total)
+
+    return _record("LogSumExp", tensor, out, backward)

@@ -1,0 +1,269 @@
+"""Shape, indexing, joining and dtype ops, and their gradients."""
+from __future__ import annotations
+
+from linea import _dtype
+from linea._autograd import GRAD_ENABLED, Node
+from linea._backend import xp
+from linea._errors import ShapeError
+from linea._tensor import Tensor
+
+_make = Tensor._make
+
+
+def _record(name, tensor, out, backward):
+    result = _make(out)
+    if tensor._requires_grad and GRAD_ENABLED[0]:
+        result._requires_grad = True
+        result.grad_fn = Node(name, (tensor,), lambda grad: (backward(grad),))
+    return result
+
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(tensor: Tensor, shape) -> Tensor:
+    data = tensor._data
+    shape = _shape_arg(shape)
+    try:
+        out = data.reshape(shape)
+    except ValueError:
+        raise ShapeError(
+            f"shape {list(shape)} is invalid for a tensor of shape {tuple(data.shape)} "
+            f"({data.size} elements)"
+        ) from None
+    original = data.shape
+    return _record("Reshape", tensor, out, lambda grad: grad.reshape(original))
+
+
+def flatten(tensor: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    shape = tensor.shape
+    if not shape:
+        return reshape(tensor, ((1,),))
+    start, end = start_dim % len(shape), end_dim % len(shape)
+    if start > end:
+        raise ValueError(f"flatten() has start_dim={start_dim} after end_dim={end_dim}")
+    merged = 1
+    for size in shape[start:end + 1]:
+        merged *= size
+    return reshape(tensor, (shape[:start] + (merged,) + shape[end + 1:],))
+
+
+def _dim(dim: int, ndim: int) -> int:
+    if not -ndim <= dim < ndim:
+        raise IndexError(
+            f"dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+            f"but got {dim})"
+        )
+    return dim % ndim
+
+
+def transpose(tensor: Tensor, dim0: int, dim1: int) -> Tensor:
+    ndim = max(tensor.ndim, 1)
+    dim0, dim1 = _dim(dim0, ndim), _dim(dim1, ndim)
+    if tensor.ndim == 0:
+        return _record("Transpose", tensor, tensor._data, lambda grad: grad)
+    out = xp.swapaxes(tensor._data, dim0, dim1)
+    return _record("Transpose", tensor, out, lambda grad: xp.swapaxes(grad, dim0, dim1))
+
+
+def permute(tensor: Tensor, dims) -> Tensor:
+    dims = _shape_arg(dims)
+    if sorted(d % max(tensor.ndim, 1) for d in dims) != list(range(tensor.ndim)):
+        raise ValueError(f"permute dims {dims} are not a permutation of the {tensor.ndim} dims")
+    dims = tuple(d % tensor.ndim for d in dims)
+    inverse = tuple(xp.argsort(dims))
+    out = xp.transpose(tensor._data, dims)
+    return _record("Permute", tensor, out, lambda grad: xp.transpose(grad, inverse))
+
+
+def unsqueeze(tensor: Tensor, dim: int) -> Tensor:
+    dim = _dim(dim, tensor.ndim + 1)
+    original = tensor.shape
+    return _record("Unsqueeze", tensor, xp.expand_dims(tensor._data, dim),
+                   lambda grad: grad.reshape(original))
+
+
+def squeeze(tensor: Tensor, dim=None) -> Tensor:
+    data = tensor._data
+    if dim is None:
+        out = data.squeeze()
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        axes = tuple(a for a in (_dim(d, max(data.ndim, 1)) for d in dims)
+                     if data.ndim and data.shape[a] == 1)
+        out = data.squeeze(axis=axes) if axes else data
+    original = data.shape
+    return _record("Squeeze", tensor, out, lambda grad: grad.reshape(original))
+
+
+def expand(tensor: Tensor, sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    data = tensor._data
+    lead = len(sizes) - data.ndim
+    target = tuple(data.shape[i - lead] if size == -1 else size for i, size in enumerate(sizes))
+    try:
+        out = xp.broadcast_to(data, target)
+    except ValueError:
+        raise ShapeError(f"cannot expand a tensor of shape {data.shape} to {sizes}") from None
+    from linea._ops_math import unbroadcast
+
+    original = data.shape
+    return _record("Expand", tensor, out, lambda grad: unbroadcast(grad, original))
+
+
+def clone(tensor: Tensor) -> Tensor:
+    return _record("Clone", tensor, tensor._data.copy(), lambda grad: grad)
+
+
+def as_index(index):
+    """An index with tensors replaced by their arrays."""
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(item._data if isinstance(item, Tensor) else item for item in index)
+    if isinstance(index, list):
+        return xp.asarray(index)
+    return index
+
+
+def _is_basic(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(item is None or item is Ellipsis or isinstance(item, (int, slice)) for item in items)
+
+
+def getitem(tensor: Tensor, index) -> Tensor:
+    index = as_index(index)
+    data = tensor._data
+    out = data[index]
+    if type(out) is not xp.ndarray:
+        out = xp.asarray(out)
+    basic = _is_basic(index)
+
+    def backward(grad):
+        full = xp.zeros(data.shape, grad.dtype)
+        if basic:
+            full[index] = grad
+        else:  # advanced indices may repeat: accumulate
+            xp.add.at(full, index, grad)
+        return full
+
+    return _record("Index", tensor, out, backward)
+
+
+def masked_fill(tensor: Tensor, mask, value) -> Tensor:
+    mask_array = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    if mask_array.dtype != xp.bool_:
+        raise TypeError(f"masked_fill expects a bool mask, got dtype {mask_array.dtype}")
+    fill = value.item() if isinstance(value, Tensor) else value
+    data = tensor._data
+    out = xp.where(mask_array, xp.asarray(fill, data.dtype), data)
+    if out.shape != data.shape:
+        raise ShapeError(f"mask of shape {mask_array.shape} does not broadcast to {data.shape}")
+    return _record("MaskedFill", tensor, out, lambda grad: xp.where(mask_array, 0, grad))
+
+
+def cast(tensor: Tensor, dtype) -> Tensor:
+    target = _dtype.as_dtype(dtype)
+    data = tensor._data
+    if data.dtype == target.numpy:
+        return tensor
+    out = data.astype(target.numpy)
+    if not target.is_floating_point:
+        return _make(out)
+    source = data.dtype
+    return _record("ToCopy", tensor, out, lambda grad: grad.astype(source))
+
+
+def to(tensor: Tensor, args, dtype, device, copy: bool) -> Tensor:
+    """``t.to(dtype)``, ``t.to("cpu")``, ``t.to(other_tensor)``."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif type(arg).__name__ == "device" or (
+                isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "mps", "meta")):
+            device = arg
+        else:
+            dtype = arg
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"device {device!r} is not available: linea runs on 'cpu' only for now")
+    result = tensor if dtype is None else cast(tensor, dtype)
+    return clone(result) if copy and result is tensor else result
+
+
+def _tensors(tensors, function: str) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{function}() expects a non-empty sequence of tensors")
+    from linea._creation import as_tensor
+
+    return [t if isinstance(t, Tensor) else as_tensor(t) for t in tensors]
+
+
+def _join(name, tensors, out, split):
+    result = _make(out)
+    if GRAD_ENABLED[0] and any(t._requires_grad for t in tensors):
+        result._requires_grad = True
+        result.grad_fn = Node(name, tuple(tensors), split)
+    return result
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension."""
+    tensors = _tensors(tensors, "cat")
+    arrays = [t._data for t in tensors]
+    axis = _dim(dim, max(arrays[0].ndim, 1))
+    try:
+        out = xp.concatenate(arrays, axis=axis)
+    except ValueError as error:
+        shapes = [a.shape for a in arrays]
+        raise ShapeError(f"cat() along dim {dim} got incompatible shapes {shapes}: {error}") from None
+    bounds = xp.cumsum([a.shape[axis] for a in arrays])[:-1]
+    return _join("Cat", tensors, out, lambda grad: tuple(xp.split(grad, bounds, axis=axis)))
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Join tensors of one shape along a new dimension."""
+    tensors = _tensors(tensors, "stack")
+    arrays = [t._data for t in tensors]
+    axis = _dim(dim, arrays[0].ndim + 1)
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack() expects tensors of equal shape, got {[a.shape for a in arrays]}")
+    out = xp.stack(arrays, axis=axis)
+    count = len(arrays)
+    return _join("Stack", tensors, out,
+                 lambda grad: tuple(xp.take(grad, i, axis=axis) for i in range(count)))
+
+
+def where(condition, input, other) -> Tensor:  # noqa: A002 - PyTorch's names
+    """``input`` where ``condition`` is true, else ``other`` (all broadcast)."""
+    from linea._ops_math import _operand, _promote, unbroadcast
+
+    mask = condition._data if isinstance(condition, Tensor) else xp.asarray(condition)
+    if mask.dtype != xp.bool_:
+        raise TypeError(f"where() expects a bool condition, got dtype {mask.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        from linea._creation import as_tensor
+
+        input = as_tensor(input)
+    x = input._data if isinstance(input, Tensor) else _operand(input, other._data)
+    y = other._data if isinstance(other, Tensor) else _operand(other, input._data)
+    if isinstance(x, xp.ndarray) and isinstance(y, xp.ndarray) and x.dtype != y.dtype:
+        x, y = _promote(x, y)
+    out = xp.asarray(xp.where(mask, x, y))
+    inputs = [t for t in (input, other) if isinstance(t, Tensor)]
+    x_shape, y_shape = xp.shape(x), xp.shape(y)
+
+    def backward(grad):
+        zero = xp.zeros((), grad.dtype)
+        grads = []
+        if isinstance(input, Tensor):
+            grads.append(unbroadcast(xp.where(mask, grad, zero), x_shape))
+        if isinstance(other, Tensor):
+            grads.append(unbroadcast(xp.where(mask, zero, grad), y_shape))
+        return tuple(grads)
+
+    return _join("Where", inputs, out, backward)

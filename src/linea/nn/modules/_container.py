@@ -1,0 +1,109 @@
+"""Containers: ``Sequential`` and ``ModuleList``."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from linea.nn.modules._module import Module
+
+__all__ = ["Sequential", "ModuleList"]
+
+
+class _IndexedModules(Module):
+    """Modules stored under the keys "0", "1", … (shared by Sequential and ModuleList)."""
+
+    def _index(self, index: int) -> str:
+        size = len(self._modules)
+        if not -size <= index < size:
+            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {size}")
+        return list(self._modules.keys())[index % size]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return type(self)(*list(self._modules.values())[index])
+        return self._modules[self._index(index)]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self.add_module(self._index(index), module)
+
+    def __delitem__(self, index) -> None:
+        keys = list(self._modules.keys())
+        doomed = keys[index] if isinstance(index, slice) else [self._index(index)]
+        for key in doomed:
+            delattr(self, key)
+        self._renumber()
+
+    def _renumber(self) -> None:
+        modules = list(self._modules.values())
+        for key in list(self._modules.keys()):
+            delattr(self, key)
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def append(self, module: Module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        for key in list(self._modules.keys()):
+            delattr(self, key)
+        for i, item in enumerate(modules):
+            self.add_module(str(i), item)
+
+
+class Sequential(_IndexedModules):
+    """Chains modules: ``Sequential(Linear(3, 30), ReLU(), Linear(30, 1))``.
+
+    Keys are "0", "1", … (or the names of an OrderedDict), so the state dict
+    reads ``0.weight``, ``2.bias`` as in PyTorch.
+
+    Example::
+
+        >>> import linea
+        >>> model = linea.nn.Sequential(linea.nn.Linear(3, 30), linea.nn.Linear(30, 1))
+        >>> model(linea.ones(5, 3)).shape
+        (5, 1)
+    """
+
+    def __init__(self, *args) -> None:
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for i, module in enumerate(args):
+                self.add_module(str(i), module)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return super().__getitem__(index)
+
+    def forward(self, input):
+        for module in self._modules.values():
+            input = module(input)
+        return input
+
+
+class ModuleList(_IndexedModules):
+    """A list of modules whose parameters the parent registers."""
+
+    def __init__(self, modules=None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __add__(self, other) -> "ModuleList":
+        return ModuleList(list(self) + list(other))
