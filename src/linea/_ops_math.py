@@ -276,6 +276,8 @@ def matmul(a, b) -> Tensor:
     if (needs_a or needs_b) and GRAD_ENABLED[0]:
 
         def backward(grad):
+            if x.ndim == 1 and y.ndim == 1:  # a dot product
+                return (grad * y if needs_a else None), (grad * x if needs_b else None)
             # Promote 1-D operands to matrices, differentiate, then drop the added axes.
             x2 = x[None, :] if x.ndim == 1 else x
             y2 = y[:, None] if y.ndim == 1 else y

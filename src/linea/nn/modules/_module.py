@@ -330,8 +330,12 @@ class Module:
             )
         for module, name, tensor, value in updates:
             if isinstance(tensor, UninitializedParameter):
-                module._materialize_from(name, value)
-            elif assign:
+                # Materialising one lazy weight may already have replaced this one.
+                tensor = getattr(module, name)
+                if isinstance(tensor, UninitializedParameter):
+                    module._materialize_from(name, value)
+                    continue
+            if assign:
                 tensor._data = value.astype(tensor._data.dtype, copy=True)
             else:
                 xp.copyto(tensor._data, value, casting="unsafe")
