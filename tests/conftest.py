@@ -1,4 +1,4 @@
-"""Shared test helpers: seeded generators, tolerances and a finite-difference gradcheck."""
+"""Shared fixtures: seeded generators (helpers live in _helpers.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,56 +17,3 @@ def generator():
 def rng():
     """A NumPy generator with a fixed seed, for test data."""
     return np.random.default_rng(1234)
-
-
-#: The relative tolerance R of the issues: rtol = R, atol = R·max|expected|.
-TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
-
-
-def assert_close(actual, expected, R=None):
-    """assert_allclose with rtol = R and atol = R·max|expected| (R chosen by dtype)."""
-    actual = np.asarray(getattr(actual, "_data", actual))
-    expected = np.asarray(expected)
-    if R is None:
-        R = TOLERANCE.get(np.dtype(actual.dtype), 1e-5)
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=R, atol=R * scale)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-
-
-def numerical_grads(function, arrays, eps=1e-6):
-    """Central differences of sum(function(*arrays) * weights) for each array."""
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
-    out = np.asarray(function(*arrays))
-    weights = np.random.default_rng(0).standard_normal(out.shape)
-    grads = []
-    for array in arrays:
-        grad = np.zeros_like(array)
-        it = np.nditer(array, flags=["multi_index"])
-        for _ in it:
-            i = it.multi_index
-            old = array[i]
-            array[i] = old + eps
-            plus = np.sum(np.asarray(function(*arrays)) * weights)
-            array[i] = old - eps
-            minus = np.sum(np.asarray(function(*arrays)) * weights)
-            array[i] = old
-            grad[i] = (plus - minus) / (2 * eps)
-        grads.append(grad)
-    return grads, weights
-
-
-def gradcheck(op, *arrays, eps=1e-6, tol=1e-6):
-    """Check linea's backward of ``op`` (taking tensors) against finite differences."""
-    def on_arrays(*raw):
-        with linea.no_grad():
-            return op(*[linea.tensor(a) for a in raw])._data
-
-    expected, weights = numerical_grads(on_arrays, arrays, eps)
-    tensors = [linea.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
-    out = op(*tensors)
-    (out * linea.tensor(weights)).sum().backward()
-    for tensor, grad in zip(tensors, expected):
-        assert tensor.grad is not None, "no gradient reached an input"
-        assert tensor.grad.shape == tensor.shape
-        np.testing.assert_allclose(tensor.grad._data, grad, rtol=tol, atol=tol)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import linea
-from conftest import gradcheck
+from _helpers import gradcheck
 
 R = np.random.default_rng(7)
 

@@ -4,7 +4,7 @@ import pytest
 
 import linea
 import linea.nn.functional as F
-from conftest import assert_close, gradcheck
+from _helpers import assert_close, gradcheck
 
 RNG = np.random.default_rng(3)
 

@@ -1,0 +1,107 @@
+"""The package's shape: imports point down the layers, optional packages load lazily,
+only the backend names NumPy in the maths core, and `import linea` stays light."""
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SOURCE = pathlib.Path(__file__).resolve().parents[1] / "src" / "linea"
+
+# From the bottom up; a module may import its own layer or any below it.
+LAYERS = [
+    ("_backend", "_errors"),
+    ("_dtype", "_autograd", "_tensor", "_ops_math", "_ops_reduce", "_ops_shape", "_creation",
+     "_random", "_format", "_serialization"),
+    ("nn.functional", "nn.init"),
+    ("nn.modules", "nn.utils", "nn"),
+    ("optim",),
+    ("keras",),
+    ("amp", "quantization", "_compile"),
+    ("io",),
+    ("convert",),
+    ("cli", "__main__", "_demo", "_bench", "data"),
+]
+OPTIONAL = {"torch", "keras", "onnx", "onnxruntime", "h5py", "matplotlib", "cupy", "dask",
+            "sklearn", "tensorflow", "jax"}
+CORE_LAYERS = 7  # everything below io reaches NumPy only through _backend
+
+
+def layer_of(module: str) -> int:
+    best = None
+    for index, names in enumerate(LAYERS):
+        for name in names:
+            if module == name or module.startswith(name + "."):
+                if best is None or len(name) > len(best[1]):
+                    best = (index, name)
+    if best is None:
+        raise AssertionError(f"linea.{module} is in no layer of the architecture; add it to LAYERS")
+    return best[0]
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(SOURCE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports(tree):
+    """(imported linea module, is at module level) for each import statement."""
+    top_level = {id(node) for node in tree.body}
+    for node in ast.walk(tree):
+        at_top = id(node) in top_level
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, at_top
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "linea":
+                for alias in node.names:
+                    candidate = SOURCE / alias.name
+                    if candidate.is_dir() or candidate.with_suffix(".py").exists():
+                        yield f"linea.{alias.name}", at_top
+            else:
+                yield node.module, at_top
+
+
+SOURCES = sorted(p for p in SOURCE.rglob("*.py") if p != SOURCE / "__init__.py")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SOURCE)))
+def test_imports_point_down(path):
+    own = module_name(path)
+    own_layer = layer_of(own)
+    tree = ast.parse(path.read_text())
+    for imported, at_top in imports(tree):
+        root = imported.split(".")[0]
+        if root == "linea":
+            target = imported[len("linea."):]
+            assert layer_of(target) <= own_layer, f"linea.{own} imports {imported}, a higher layer"
+        elif root in OPTIONAL:
+            assert not at_top, f"linea.{own} imports the optional package {root} at module level"
+        elif root == "numpy" and own_layer < CORE_LAYERS:
+            assert own == "_backend", f"linea.{own} imports numpy directly; use linea._backend.xp"
+
+
+def test_optim_never_imports_nn():
+    for path in (SOURCE / "optim").rglob("*.py") if (SOURCE / "optim").exists() else []:
+        for imported, _ in imports(ast.parse(path.read_text())):
+            assert not imported.startswith("linea.nn"), f"{path.name} imports {imported}"
+
+
+def test_import_linea_loads_no_optional_package():
+    code = ("import sys, linea; bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            f"{sorted(OPTIONAL)!r}); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_every_public_package_sets_all():
+    import importlib
+
+    for name in ("linea", "linea.nn", "linea.nn.functional", "linea.nn.init"):
+        module = importlib.import_module(name)
+        assert module.__all__, name
+        for item in module.__all__:
+            assert hasattr(module, item), f"{name}.__all__ names missing {item}"
