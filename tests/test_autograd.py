@@ -241,3 +241,9 @@ class TestTypePromotion:
         assert (x > 1.5).sum().item() == 3
         assert x.argmax(1).tolist() == [1, 0] and x.argmax().item() == 2
         assert x.max(dim=0).indices.tolist() == [1, 0]
+
+
+def test_shared_non_leaf_reached_by_paths_of_different_length():
+    # c feeds the output directly and through c*c: c's node must run after both consumers.
+    gradcheck(lambda x: (lambda c: c / (c * c).sum(-1, keepdim=True))(x - 1.0),
+              np.random.default_rng(0).standard_normal((3, 4)))

@@ -17,7 +17,7 @@ from linea._random import (Generator, default_generator, get_rng_state, initial_
                            manual_seed, seed, set_rng_state)
 from linea._tensor import Tensor, device
 
-from linea import nn  # noqa: E402  (after the core it is built on)
+from linea import nn, optim  # noqa: E402  (after the core they are built on)
 
 __version__ = "0.1.0"
 
@@ -36,5 +36,5 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "get_default_dtype",
     "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
-    "bool", "float", "double", "half", "long", "nn",
+    "bool", "float", "double", "half", "long", "nn", "optim",
 ]

@@ -104,23 +104,28 @@ class Node:
 
 
 def _topological_order(root: Node) -> list[Node]:
-    """Nodes reachable from ``root``, each after every node that consumes it."""
+    """Nodes reachable from ``root``, each after every node that consumes it.
+
+    An iterative depth-first search: a node is appended once all its inputs'
+    nodes are, and the reversed list is a topological order.
+    """
     order: list[Node] = []
-    visited = {id(root)}
+    visited: set[int] = set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         stack.append((node, True))
         for tensor in node.inputs:
-            if tensor is None:
-                continue
-            child = tensor.grad_fn
-            if child is not None and id(child) not in visited:
-                visited.add(id(child))
-                stack.append((child, False))
+            if tensor is not None:
+                child = tensor.grad_fn
+                if child is not None and id(child) not in visited:
+                    stack.append((child, False))
     order.reverse()
     return order
 

@@ -1,0 +1,156 @@
+"""Activations: relu, leaky_relu, gelu, tanh, sigmoid, softplus, softmax, log_softmax.
+
+Each nonlinearity is a primitive with its own gradient; softmax and
+log_softmax subtract the row maximum first, so logits of ±1e4 never overflow.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+from linea._autograd import GRAD_ENABLED, Node
+from linea._backend import xp
+from linea._ops_math import relu as _relu
+from linea._ops_math import sigmoid as _sigmoid
+from linea._ops_math import tanh as _tanh
+from linea._tensor import Tensor
+
+__all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softplus", "softmax",
+           "log_softmax", "silu"]
+
+_make = Tensor._make
+
+
+def _unary(name: str, input: Tensor, out, gradient) -> Tensor:
+    result = _make(out)
+    if input._requires_grad and GRAD_ENABLED[0]:
+        result._requires_grad = True
+        result.grad_fn = Node(name, (input,), lambda grad: (gradient(grad),))
+    return result
+
+
+def _tensor(input, function: str) -> Tensor:
+    if isinstance(input, Tensor):
+        return input
+    raise TypeError(f"{function}() expects a linea.Tensor, got {type(input).__name__}")
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)."""
+    return _relu(_tensor(input, "relu"))
+
+
+def tanh(input: Tensor) -> Tensor:
+    return _tanh(_tensor(input, "tanh"))
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + e^-x), computed without overflow."""
+    return _sigmoid(_tensor(input, "sigmoid"))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope·x otherwise."""
+    x = _tensor(input, "leaky_relu")._data
+    positive = x > 0
+    out = xp.where(positive, x, x * negative_slope)
+    return _unary("LeakyRelu", input, out, lambda grad: xp.where(positive, grad, grad * negative_slope))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x·Φ(x) (``approximate='none'``) or its tanh approximation (``'tanh'``)."""
+    x = _tensor(input, "gelu")._data
+    if approximate == "none":
+        from scipy.special import erf
+
+        cdf = (0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))).astype(x.dtype, copy=False)
+        out = x * cdf
+
+        def gradient(grad):
+            pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+            return grad * (cdf + x * pdf)
+
+    elif approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        t = xp.tanh(inner)
+        out = 0.5 * x * (1 + t)
+
+        def gradient(grad):
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+
+    else:
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _unary("Gelu", input, out, gradient)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x·sigmoid(x)."""
+    return input * sigmoid(input)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(βx)) / β, linear where βx > threshold (PyTorch's rule)."""
+    x = _tensor(input, "softplus")._data
+    scaled = x * beta
+    linear = scaled > threshold
+    smooth = (xp.maximum(scaled, 0) + xp.log1p(xp.exp(-xp.abs(scaled)))) / beta
+    out = xp.where(linear, x, smooth)
+
+    def gradient(grad):
+        e = xp.exp(-xp.abs(scaled))
+        slope = xp.where(scaled >= 0, 1 / (1 + e), e / (1 + e))
+        return grad * xp.where(linear, 1, slope)
+
+    return _unary("Softplus", input, out, gradient)
+
+
+def _softmax_dim(ndim: int, dim, function: str) -> int:
+    if dim is None:
+        warnings.warn(
+            f"Implicit dimension choice for {function} has been deprecated. "
+            "Change the call to include dim=X as an argument.", stacklevel=3)
+        return 0 if ndim in (0, 1, 3) else 1
+    limit = max(ndim, 1)
+    if not -limit <= dim < limit:
+        raise IndexError(f"dimension out of range (expected in [{-limit}, {limit - 1}], got {dim})")
+    return dim % limit
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """exp(x) / Σ exp(x) along ``dim``."""
+    input = _tensor(input, "softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    x = input._data
+    axis = _softmax_dim(x.ndim, dim, "softmax")
+    if x.ndim == 0:
+        return _unary("Softmax", input, xp.ones_like(x), lambda grad: xp.zeros_like(grad))
+    shifted = xp.exp(x - x.max(axis=axis, keepdims=True))
+    out = shifted / shifted.sum(axis=axis, keepdims=True)
+
+    def gradient(grad):
+        return out * (grad - (grad * out).sum(axis=axis, keepdims=True))
+
+    return _unary("Softmax", input, out, gradient)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """x - log Σ exp(x) along ``dim``."""
+    input = _tensor(input, "log_softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    x = input._data
+    axis = _softmax_dim(x.ndim, dim, "log_softmax")
+    if x.ndim == 0:
+        return _unary("LogSoftmax", input, xp.zeros_like(x), lambda grad: xp.zeros_like(grad))
+    shifted = x - x.max(axis=axis, keepdims=True)
+    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+    def gradient(grad):
+        return grad - xp.exp(out) * grad.sum(axis=axis, keepdims=True)
+
+    return _unary("LogSoftmax", input, out, gradient)

@@ -1,0 +1,206 @@
+"""Losses: mse, l1, cross-entropy (with label smoothing), nll, BCE with logits.
+
+Cross-entropy goes through log_softmax and BCE through a stable softplus, so
+logits of ±1e4 give finite losses and gradients.
+"""
+from __future__ import annotations
+
+from linea._autograd import GRAD_ENABLED, Node
+from linea._backend import xp
+from linea._errors import DTypeError, ShapeError
+from linea._tensor import Tensor
+from linea.nn.functional._activation import log_softmax
+
+__all__ = ["mse_loss", "l1_loss", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _as_target(target, like: Tensor) -> Tensor:
+    if isinstance(target, Tensor):
+        return target
+    from linea._creation import as_tensor
+
+    array = xp.asarray(target)
+    return as_tensor(array.astype(like._data.dtype) if array.dtype.kind == "f" else array)
+
+
+def _check_same_shape(input: Tensor, target: Tensor, function: str) -> None:
+    if input.shape != target.shape:
+        raise ShapeError(
+            f"{function} needs input and target of the same shape, got {input.shape} and "
+            f"{target.shape}; reshape the target (e.g. target.reshape({list(input.shape)}))"
+        )
+
+
+def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """(input - target)², reduced."""
+    target = _as_target(target, input)
+    _check_same_shape(input, target, "mse_loss")
+    difference = input - target
+    return _reduce(difference * difference, reduction)
+
+
+def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced."""
+    target = _as_target(target, input)
+    _check_same_shape(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction)
+
+
+def _class_shape(input: Tensor, target: Tensor, function: str) -> None:
+    if input.ndim == 1:
+        expected = ()
+    else:
+        expected = (input.shape[0],) + input.shape[2:]
+    if target.shape != expected:
+        raise ShapeError(
+            f"{function} with class indices expects a target of shape {expected} for an input "
+            f"of shape {input.shape} (N, C, ...), got {target.shape}"
+        )
+
+
+def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
+    """-log p[target] at each position (0 where ignored), and the valid mask."""
+    logp = log_probs._data
+    classes = logp.shape[1] if logp.ndim > 1 else logp.shape[0]
+    indices = target._data
+    valid = indices != ignore_index
+    safe = xp.where(valid, indices, 0)
+    if ((safe < 0) | (safe >= classes)).any():
+        bad = safe[(safe < 0) | (safe >= classes)][0]
+        raise IndexError(f"target {int(bad)} is out of bounds for {classes} classes")
+    axis = 1 if logp.ndim > 1 else 0
+    picked_index = xp.expand_dims(safe, axis)
+    picked = xp.squeeze(xp.take_along_axis(logp, picked_index, axis=axis), axis)
+    out = xp.where(valid, -picked, 0).astype(logp.dtype)
+    result = Tensor._make(out)
+    if log_probs._requires_grad and GRAD_ENABLED[0]:
+        def backward(grad):
+            full = xp.zeros(logp.shape, grad.dtype)
+            xp.put_along_axis(full, picked_index, xp.expand_dims(-grad * valid, axis), axis=axis)
+            return (full,)
+
+        result._requires_grad = True
+        result.grad_fn = Node("NllGather", (log_probs,), backward)
+    return result, valid, safe
+
+
+def _broadcast_class_weight(weight: Tensor, ndim: int) -> Tensor:
+    """Class weights (C,) shaped to broadcast along dim 1 of an (N, C, ...) tensor."""
+    if ndim == 1:
+        return weight
+    return weight.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """-input[target] (input holds log-probabilities), weighted, reduced as in PyTorch."""
+    target = _as_target(target, input)
+    if target._data.dtype.kind not in "iu":
+        raise DTypeError(f"nll_loss expects integer class indices, got {target.dtype}; use .long()")
+    _class_shape(input, target, "nll_loss")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    losses, valid, safe = _gather_classes(input, target, ignore_index)
+    if weight is None:
+        sample_weight = valid.astype(input._data.dtype)
+    else:
+        sample_weight = weight._data[safe] * valid
+    if weight is not None:
+        losses = losses * Tensor._make(sample_weight)
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / Tensor._make(xp.asarray(sample_weight.sum(), input._data.dtype))
+
+
+def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits (N, C, ...) against class indices or class probabilities.
+
+    With label smoothing ε over C classes: (1-ε)·nll + ε/C·Σ_c -log p_c, reduced
+    as PyTorch does (the mean divides by the summed weights of valid targets).
+    """
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    target = _as_target(target, input)
+    class_dim = 1 if input.ndim > 1 else 0
+    classes = input.shape[class_dim]
+    log_probs = log_softmax(input, class_dim)
+    if target._data.dtype.kind == "f":  # class probabilities
+        _check_same_shape(input, target, "cross_entropy with class probabilities")
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / classes
+        terms = log_probs * target
+        if weight is not None:
+            terms = terms * _broadcast_class_weight(weight, input.ndim)
+        losses = -terms.sum(class_dim)
+        if reduction == "mean":  # PyTorch divides by the number of positions, N·d1·…
+            return losses.sum() / max(1, input.numel() // max(classes, 1))
+        return _reduce(losses, reduction)
+    nll = nll_loss(log_probs, target, weight, ignore_index, reduction)
+    if label_smoothing == 0:
+        return nll
+    valid = Tensor._make(target._data != ignore_index)
+    if weight is not None:
+        smooth = -(log_probs * _broadcast_class_weight(weight, input.ndim)).sum(class_dim)
+    else:
+        smooth = -log_probs.sum(class_dim)
+    smooth = smooth * valid
+    if reduction == "sum":
+        smooth_total = smooth.sum()
+    elif reduction == "mean":
+        if weight is not None:
+            indices = target._data[target._data != ignore_index]
+            denominator = weight._data[indices].sum()
+        else:
+            denominator = valid._data.sum()
+        smooth_total = smooth.sum() / Tensor._make(xp.asarray(denominator, input._data.dtype))
+    else:
+        smooth_total = smooth
+    return nll * (1 - label_smoothing) + smooth_total * (label_smoothing / classes)
+
+
+def _softplus_exact(input: Tensor) -> Tensor:
+    """log(1 + e^x) for any x without overflow; gradient sigmoid(x)."""
+    x = input._data
+    out = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+    result = Tensor._make(out)
+    if input._requires_grad and GRAD_ENABLED[0]:
+        def backward(grad):
+            e = xp.exp(-xp.abs(x))
+            return (grad * xp.where(x >= 0, 1 / (1 + e), e / (1 + e)),)
+
+        result._requires_grad = True
+        result.grad_fn = Node("Softplus", (input,), backward)
+    return result
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | None = None,
+                                     reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """-[pos_weight·t·log σ(x) + (1-t)·log(1-σ(x))], computed from logits stably."""
+    target = _as_target(target, input)
+    _check_same_shape(input, target, "binary_cross_entropy_with_logits")
+    if pos_weight is None:
+        loss = (1 - target) * input + _softplus_exact(-input)
+    else:
+        log_weight = (pos_weight - 1) * target + 1
+        loss = (1 - target) * input + log_weight * _softplus_exact(-input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

@@ -1,0 +1,78 @@
+"""layer_norm and dropout."""
+from __future__ import annotations
+
+import math
+
+from linea._autograd import GRAD_ENABLED, Node
+from linea._backend import xp
+from linea._errors import ShapeError
+from linea._random import numpy_generator
+from linea._tensor import Tensor
+
+__all__ = ["layer_norm", "dropout"]
+
+_make = Tensor._make
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """(x - mean) / √(var + eps) · weight + bias over the last ``len(normalized_shape)`` dims.
+
+    The variance is the biased one (divided by N), as in PyTorch and Keras. One
+    fused node: the gradient is the closed form, tested against the composed ops.
+    """
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    x = input._data
+    count = len(normalized_shape)
+    if x.shape[x.ndim - count:] != normalized_shape or x.ndim < count:
+        raise ShapeError(
+            f"layer_norm over normalized_shape={list(normalized_shape)} expects an input whose "
+            f"last dimensions are {list(normalized_shape)}, got shape {tuple(x.shape)}"
+        )
+    for name, parameter in (("weight", weight), ("bias", bias)):
+        if parameter is not None and parameter._data.shape != normalized_shape:
+            raise ShapeError(f"layer_norm {name} must have shape {normalized_shape}, "
+                             f"got {parameter._data.shape}")
+    axes = tuple(range(x.ndim - count, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    variance = (centered * centered).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / xp.sqrt(variance + eps)
+    normalized = centered * rstd
+    out = normalized * weight._data if weight is not None else normalized.copy()
+    if bias is not None:
+        out += bias._data
+    result = _make(out)
+    inputs = (input, weight, bias)
+    if GRAD_ENABLED[0] and any(t is not None and t._requires_grad for t in inputs):
+        lead = tuple(range(x.ndim - count))
+
+        def backward(grad):
+            grad_normalized = grad * weight._data if weight is not None else grad
+            grad_x = rstd * (
+                grad_normalized
+                - grad_normalized.mean(axis=axes, keepdims=True)
+                - normalized * (grad_normalized * normalized).mean(axis=axes, keepdims=True)
+            )
+            grad_w = (grad * normalized).sum(axis=lead) if weight is not None else None
+            grad_b = grad.sum(axis=lead) if bias is not None else None
+            return grad_x, grad_w, grad_b
+
+        result._requires_grad = True
+        result.grad_fn = Node("LayerNorm", inputs, backward)
+    return result
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            generator=None) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
+    if not 0.0 <= p <= 1.0 or (isinstance(p, float) and math.isnan(p)):
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    x = input._data
+    if p == 1.0:
+        return input * xp.zeros((), x.dtype)
+    keep = numpy_generator(generator).random(x.shape) >= p
+    scale = xp.asarray(1.0 / (1.0 - p), x.dtype)
+    return input * _make(keep * scale)
