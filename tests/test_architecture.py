@@ -16,7 +16,7 @@ LAYERS = [
      "_random", "_format", "_serialization"),
     ("nn.functional", "nn.init"),
     ("nn.modules", "nn.utils", "nn"),
-    ("optim",),
+    ("optim", "utils", ""),  # "" is `import linea`: the facade re-exports up to this layer
     ("keras",),
     ("amp", "quantization", "_compile"),
     ("io",),

@@ -15,9 +15,10 @@ from linea._errors import DTypeError, FormatError, ShapeError, StateDictError
 from linea._ops_shape import cat, stack, where
 from linea._random import (Generator, default_generator, get_rng_state, initial_seed,
                            manual_seed, seed, set_rng_state)
+from linea._serialization import load, save
 from linea._tensor import Tensor, device
 
-from linea import nn, optim  # noqa: E402  (after the core they are built on)
+from linea import nn, optim, utils  # noqa: E402  (after the core they are built on)
 
 __version__ = "0.1.0"
 
@@ -34,7 +35,7 @@ __all__ = [
     "empty_like", "full_like", "rand_like", "randn_like", "cat", "stack", "where",
     "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "get_default_dtype",
+    "set_num_threads", "get_num_threads", "get_default_dtype", "save", "load",
     "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
-    "bool", "float", "double", "half", "long", "nn", "optim",
+    "bool", "float", "double", "half", "long", "nn", "optim", "utils",
 ]

@@ -85,8 +85,7 @@ class Conv2d(Module):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
         if self.padding != (0, 0):
-            text += f", padding={self.padding!r}" if isinstance(self.padding, str) \
-                else f", padding={self.padding}"
+            text += f", padding={self.padding}"  # PyTorch prints padding=same unquoted
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if self.groups != 1:

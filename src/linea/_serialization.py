@@ -1,0 +1,249 @@
+"""``linea.save`` / ``linea.load``: checkpoints in the safetensors format, never pickle.
+
+Tensors are stored as safetensors tensors; everything else (numbers, strings,
+lists, nested dicts with int or str keys — an optimizer's state dict, an epoch
+counter) is a JSON tree in the file's metadata that refers to tensors by key.
+A flat dict of tensors is stored under its own keys, so a saved
+``model.state_dict()`` is a plain safetensors file other tools can read.
+
+Writes are atomic: the bytes go to a temporary file in the same folder, are
+flushed to disk, then renamed over the target, so a crash or a full disk
+never leaves a half-written checkpoint where a good one was.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+
+from linea._backend import xp
+from linea._errors import FormatError
+from linea._tensor import Tensor
+
+__all__ = ["save", "load", "atomic_write", "read_safetensors", "check_safetensors_header"]
+
+_TREE_KEY = "linea.tree"
+_KEYS_KEY = "linea.keys"
+_MAX_HEADER = 100 * 1024 * 1024
+#: safetensors dtype names and their item sizes.
+DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2,
+               "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def atomic_write(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either the old file or the whole new one."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".linea-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+# ---- writing ---------------------------------------------------------------------
+
+def _contiguous(array):
+    # Not xp.ascontiguousarray: it turns a 0-d array (a step counter) into shape (1,).
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def _encode(value, path: str, tensors: dict):
+    """A JSON-able tree for ``value``; tensors go into ``tensors`` under fresh keys."""
+    if isinstance(value, Tensor) or isinstance(value, xp.ndarray):
+        array = value._data if isinstance(value, Tensor) else value
+        key = path or "tensor"
+        while key in tensors:
+            key += "'"
+        tensors[key] = _contiguous(array)
+        return {"tensor" if isinstance(value, Tensor) else "array": key}
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"linea.save supports dict keys of type str or int, got {k!r}")
+            items.append([k, _encode(v, f"{path}/{k}" if path else str(k), tensors)])
+        return {"dict": items}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(v, f"{path}/{i}" if path else str(i), tensors) for i, v in enumerate(value)]
+        return {"list" if isinstance(value, list) else "tuple": items}
+    if value is None or isinstance(value, (bool, int, str)):
+        return {"value": value}
+    if isinstance(value, float):
+        return {"float": repr(value)}  # repr keeps inf and nan and every bit of the value
+    if isinstance(value, xp.generic):
+        return _encode(value.item(), path, tensors)
+    raise TypeError(
+        f"linea.save cannot store a {type(value).__name__} at {path or 'the top level'}: it "
+        "stores tensors, arrays, numbers, strings, None and lists/tuples/dicts of them"
+    )
+
+
+def save(obj, f) -> None:
+    """Save tensors, state dicts and plain data to the safetensors file ``f``, atomically."""
+    from safetensors.numpy import save as safetensors_save
+
+    tensors: dict = {}
+    is_flat_state = isinstance(obj, dict) and obj and all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+    if is_flat_state:
+        tensors = {k: _contiguous(v._data) for k, v in obj.items()}
+        # safetensors sorts tensors in the file; the key order goes in the metadata.
+        metadata = {"format": "pt", _KEYS_KEY: json.dumps(list(obj))}
+    else:
+        tree = _encode(obj, "", tensors)
+        metadata = {"format": "linea", _TREE_KEY: json.dumps(tree)}
+    atomic_write(f, safetensors_save(tensors, metadata=metadata))
+
+
+# ---- reading -----------------------------------------------------------------------
+
+def check_safetensors_header(data: bytes, source: str) -> tuple[dict, int]:
+    """Validate a safetensors file's header against its size before any parser sees it.
+
+    Returns (header, start of the data section). Every problem is a FormatError.
+    """
+    size = len(data)
+    if size < 8:
+        raise FormatError(f"{source}: not a safetensors file (only {size} bytes)")
+    (header_length,) = struct.unpack("<Q", data[:8])
+    if header_length > min(size - 8, _MAX_HEADER):
+        raise FormatError(
+            f"{source}: the header claims {header_length} bytes but the file has {size - 8} "
+            "after the length field; the file is truncated or not safetensors"
+        )
+    try:
+        header = json.loads(data[8:8 + header_length].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise FormatError(f"{source}: the safetensors header is not valid JSON: {error}") from None
+    if not isinstance(header, dict):
+        raise FormatError(f"{source}: the safetensors header must be a JSON object")
+    data_size = size - 8 - header_length
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            if not isinstance(entry, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in entry.items()):
+                raise FormatError(f"{source}: __metadata__ must map strings to strings")
+            continue
+        if not isinstance(entry, dict) or entry.get("dtype") not in DTYPE_SIZES:
+            raise FormatError(f"{source}: tensor {name!r} has no known dtype")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 <= d for d in shape):
+            raise FormatError(f"{source}: tensor {name!r} has a bad shape {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(
+                isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise FormatError(f"{source}: tensor {name!r} has bad data_offsets {offsets!r}")
+        start, end = offsets
+        expected = math.prod(shape) * DTYPE_SIZES[entry["dtype"]]
+        if not 0 <= start <= end <= data_size or end - start != expected:
+            raise FormatError(
+                f"{source}: tensor {name!r} of shape {shape} needs {expected} bytes at offsets "
+                f"{offsets}, but the data section holds {data_size} bytes"
+            )
+        spans.append((start, end, name))
+    spans.sort()
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+        if start < end:
+            raise FormatError(f"{source}: tensors {first!r} and {second!r} overlap")
+        if start > end:
+            raise FormatError(f"{source}: a gap of {start - end} bytes lies before {second!r}")
+    covered_from = spans[0][0] if spans else 0
+    covered_to = spans[-1][1] if spans else 0
+    if covered_from != 0 or covered_to != data_size:
+        raise FormatError(
+            f"{source}: the tensors cover bytes {covered_from}..{covered_to} of a data section "
+            f"of {data_size} bytes; the file is truncated, padded or corrupt"
+        )
+    return header, 8 + header_length
+
+
+def read_safetensors(path) -> tuple[dict, dict]:
+    """(tensors as NumPy arrays, metadata) of a safetensors file; FormatError if it is bad.
+
+    The tensors come in the order a linea writer recorded, else in file order.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        raise FormatError(f"{source}: cannot read the file: {error.strerror or error}") from None
+    header, _ = check_safetensors_header(data, source)
+    from safetensors.numpy import load as safetensors_load
+
+    try:
+        arrays = safetensors_load(data)
+    except Exception as error:  # the parser's own errors, whatever their class
+        raise FormatError(f"{source}: not a readable safetensors file: {error}") from None
+    metadata = header.get("__metadata__", {})
+    order = sorted((entry["data_offsets"][0], name) for name, entry in header.items()
+                   if name != "__metadata__")
+    names = [name for _, name in order]
+    try:
+        recorded = json.loads(metadata.get(_KEYS_KEY, "null"))
+    except (ValueError, RecursionError):
+        recorded = None
+    if isinstance(recorded, list) and sorted(map(str, recorded)) == sorted(names):
+        names = [str(name) for name in recorded]
+    return {name: arrays[name] for name in names}, metadata
+
+
+def _decode(node, arrays: dict, source: str):
+    if not isinstance(node, dict) or len(node) != 1:
+        raise FormatError(f"{source}: the linea metadata tree is malformed")
+    (kind, payload), = node.items()
+    if kind in ("tensor", "array"):
+        if payload not in arrays:
+            raise FormatError(f"{source}: the metadata refers to a missing tensor {payload!r}")
+        return Tensor._make(arrays[payload]) if kind == "tensor" else arrays[payload]
+    if kind == "dict" and isinstance(payload, list):
+        result = {}
+        for item in payload:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], (str, int))):
+                raise FormatError(f"{source}: the linea metadata tree has a bad dict entry")
+            result[item[0]] = _decode(item[1], arrays, source)
+        return result
+    if kind in ("list", "tuple") and isinstance(payload, list):
+        items = [_decode(item, arrays, source) for item in payload]
+        return items if kind == "list" else tuple(items)
+    if kind == "value" and (payload is None or isinstance(payload, (bool, int, str))):
+        return payload
+    if kind == "float" and isinstance(payload, str):
+        try:
+            return float(payload)
+        except ValueError:
+            raise FormatError(f"{source}: bad float {payload[:40]!r} in the metadata") from None
+    raise FormatError(f"{source}: unknown entry {kind!r} in the linea metadata tree")
+
+
+def load(f):
+    """Load what ``linea.save`` wrote (or any safetensors file, as a dict of tensors).
+
+    Never unpickles: a file can hold only tensors and JSON data. A truncated,
+    corrupt or hostile file raises ``linea.FormatError``.
+    """
+    source = os.fspath(f)
+    arrays, metadata = read_safetensors(source)
+    tree = metadata.get(_TREE_KEY)
+    if tree is None:
+        return {name: Tensor._make(array) for name, array in arrays.items()}
+    try:
+        parsed = json.loads(tree)
+    except (ValueError, RecursionError) as error:
+        raise FormatError(f"{source}: the linea metadata is not valid JSON: {error}") from None
+    try:
+        return _decode(parsed, arrays, source)
+    except RecursionError:
+        raise FormatError(f"{source}: the linea metadata tree is nested too deeply") from None

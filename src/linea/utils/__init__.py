@@ -1,0 +1,4 @@
+"""Training utilities (``linea.utils.data``)."""
+from linea.utils import data
+
+__all__ = ["data"]
