@@ -7,7 +7,8 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODULES = ["linea.nn.modules._linear", "linea.nn.modules._container"]
+MODULES = ["linea.nn.modules._linear", "linea.nn.modules._container",
+           "linea.nn.modules._normalization", "linea.nn.modules._conv", "linea.nn.modules._loss"]
 
 
 @pytest.mark.parametrize("name", MODULES)

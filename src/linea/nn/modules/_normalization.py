@@ -90,7 +90,11 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, input: Tensor) -> Tensor:
+    def forward(self, input) -> Tensor:
+        if not isinstance(input, Tensor):  # raw data, as a first layer may receive
+            from linea._creation import as_tensor
+
+            input = as_tensor(input)
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
