@@ -80,3 +80,16 @@ def test_bad_bias_shape():
 def test_scalar_input_is_rejected():
     with pytest.raises(linea.ShapeError):
         F.linear(linea.tensor(1.0), linea.ones(2, 1))
+
+
+@pytest.mark.parametrize("input_shape", [(4,), (1, 4), (5, 4), (2, 3, 4)], ids=str)
+def test_dense_is_linear_with_the_kernel_transposed(input_shape):
+    x, k, b = RNG.standard_normal(input_shape), RNG.standard_normal((4, 3)), RNG.standard_normal(3)
+    assert_close(F.dense(linea.tensor(x), linea.tensor(k), linea.tensor(b)), x @ k + b)
+    assert_close(F.dense(linea.tensor(x), linea.tensor(k)), F.linear(linea.tensor(x), linea.tensor(k.T.copy())).numpy())
+    gradcheck(F.dense, x, k, b)
+
+
+def test_dense_shape_error_names_the_kernel():
+    with pytest.raises(linea.ShapeError, match=r"dense\(\).*\(4, 3\).*in_features=4"):
+        F.dense(linea.ones(2, 3), linea.ones(4, 3))

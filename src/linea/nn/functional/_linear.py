@@ -15,7 +15,7 @@ from linea._backend import xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 
-__all__ = ["linear"]
+__all__ = ["linear", "dense"]
 
 _make = Tensor._make
 
@@ -58,28 +58,46 @@ def linear(input, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     (out_features, in_features); bias (out_features,) or None. A 1-D input
     gives a 1-D output; zero-size dimensions give empty (or bias-only) results.
     """
-    input = as_float_input(input, weight, "linear()")
+    return _affine(input, weight, bias, kernel_layout=False)
+
+
+def dense(input, kernel: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input @ kernel + bias — Keras's layout of the same map as ``linear``.
+
+    Shapes: input (*, in) → output (*, units); kernel (in, units); bias (units,)
+    or None. ``dense(x, K, b) == linear(x, Kᵀ, b)``, computed by the same fused node.
+    """
+    return _affine(input, kernel, bias, kernel_layout=True)
+
+
+def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> Tensor:
+    """The one fused affine node behind ``linear`` (weight (out, in)) and ``dense`` (kernel (in, out))."""
+    function = "dense()" if kernel_layout else "linear()"
+    input = as_float_input(input, weight, function)
     x, w = input._data, weight._data
     if w.ndim != 2:
-        raise ShapeError(f"linear() expects a 2-D weight (out_features, in_features), got {w.shape}")
-    out_features, in_features = w.shape
+        expected = "(in, units)" if kernel_layout else "(out_features, in_features)"
+        raise ShapeError(f"{function} expects a 2-D weight {expected}, got {w.shape}")
+    in_features, out_features = (w.shape if kernel_layout else w.shape[::-1])
     if x.ndim == 0 or x.shape[-1] != in_features:
         raise ShapeError(
-            f"linear() got an input of shape {tuple(x.shape)} but the weight "
-            f"({out_features}, {in_features}) expects in_features={in_features} in the last "
+            f"{function} got an input of shape {tuple(x.shape)} but the weight "
+            f"{tuple(w.shape)} expects in_features={in_features} in the last "
             f"dimension; give an input of shape (..., {in_features})"
         )
     b = None
     if bias is not None:
         b = bias._data
         if b.shape != (out_features,):
-            raise ShapeError(f"linear() expects a bias of shape ({out_features},), got {b.shape}")
+            raise ShapeError(f"{function} expects a bias of shape ({out_features},), got {b.shape}")
+    # (in, out) operand of the product: the kernel itself, or the weight's transposed view.
+    w_in_out = w if kernel_layout else w.T
     lead = x.shape[:-1]
     if x.ndim == 2:
         x2 = x
     else:  # flatten leading dims: one GEMM instead of one per batch entry
         x2 = x.reshape((math.prod(lead), in_features))
-    out = xp.matmul(x2, w.T)
+    out = xp.matmul(x2, w_in_out)
     if b is not None:
         out += b
     if x.ndim != 2:
@@ -94,18 +112,20 @@ def linear(input, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             g2 = grad if grad.ndim == 2 else grad.reshape((x2.shape[0], out_features))
             grad_x = grad_w = grad_b = None
             if needs_x:
-                grad_x = xp.matmul(g2, w)
+                grad_x = xp.matmul(g2, w_in_out.T)
                 if x.ndim != 2:
                     grad_x = grad_x.reshape(x.shape)
             if needs_w:
-                if g2.shape[0] == 1:  # NumPy's matmul with inner size 1 skips BLAS
-                    grad_w = g2.T * x2
+                # gᵀx is (out, in); its transpose xᵀg is the kernel's (in, out).
+                left, right = (x2.T, g2) if kernel_layout else (g2.T, x2)
+                if x2.shape[0] == 1:  # NumPy's matmul with inner size 1 skips BLAS
+                    grad_w = left * right
                 else:
-                    grad_w = xp.matmul(g2.T, x2)
+                    grad_w = xp.matmul(left, right)
             if needs_b:
                 grad_b = g2.sum(axis=0)
             return grad_x, grad_w, grad_b
 
         result._requires_grad = True
-        result.grad_fn = Node("Linear", (input, weight, bias), backward)
+        result.grad_fn = Node("Dense" if kernel_layout else "Linear", (input, weight, bias), backward)
     return result

@@ -10,6 +10,7 @@ from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn import functional as F
 from linea.nn import init
+from linea.nn.modules._lazy import last_dimension
 from linea.nn.modules._module import Module
 from linea.nn.modules._parameter import Parameter, UninitializedParameter
 
@@ -143,10 +144,7 @@ class LazyLinear(Linear):
             super().reset_parameters(generator)
 
     def forward(self, input) -> Tensor:
-        shape = getattr(input, "shape", None) or xp.shape(input)
-        if not shape:
-            raise ShapeError("LazyLinear needs an input with at least one dimension, got a scalar")
-        self.materialize(shape[-1])
+        self.materialize(last_dimension(input, "LazyLinear"))
         return Linear.forward(self, input)
 
     def materialize(self, in_features: int) -> None:

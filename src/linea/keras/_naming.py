@@ -1,0 +1,22 @@
+"""Keras's automatic layer names: "dense", "dense_1", … per class, until clear_session()."""
+from __future__ import annotations
+
+import re
+
+_COUNTS: dict[str, int] = {}
+
+
+def snake_case(class_name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", class_name).lower()
+
+
+def unique_name(class_name: str) -> str:
+    base = snake_case(class_name)
+    count = _COUNTS.get(base, 0)
+    _COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session() -> None:
+    """Reset the name counters, as keras.backend.clear_session() does."""
+    _COUNTS.clear()

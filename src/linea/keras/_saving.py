@@ -1,0 +1,284 @@
+"""Keras 3 files: ``.weights.h5`` (h5py) and ``.keras`` (a zip of config, metadata, weights).
+
+Layouts follow what Keras 3 writes, so real Keras reads linea's files and
+linea reads Keras's: weights live at ``layers/<layer name>/vars/<index>``. Loading
+checks every layer's weights before assigning any, so a failed load changes
+nothing; a file that cannot be read raises ``linea.FormatError``.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import re
+import zipfile
+
+from linea._backend import xp
+from linea._errors import FormatError
+from linea._serialization import atomic_write
+
+__all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserialize_layer",
+           "read_weights_h5", "KERAS_VERSION"]
+
+KERAS_VERSION = "3.15.1"
+_MAX_ZIP_MEMBER = 2 * 1024 ** 3
+_MAX_JSON = 64 * 1024 ** 2
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("Keras .weights.h5 and .keras files need h5py: pip install h5py "
+                          "(or pip install 'linea[formats]')") from None
+    return h5py
+
+
+def _natural_key(name: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+# ---- writing ---------------------------------------------------------------------------
+
+def weights_h5_bytes(model) -> bytes:
+    """The bytes of a Keras 3 ``.weights.h5`` file holding ``model``'s weights."""
+    h5py = _h5py()
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        layers = handle.create_group("layers")
+        for layer in model.layers:
+            group = layers.create_group(layer.name).create_group("vars")
+            group.attrs["name"] = layer.name
+            for index, variable in enumerate(layer.weights):
+                group.create_dataset(str(index), data=variable._data)
+        handle.create_group("vars").attrs["name"] = model.name
+    return buffer.getvalue()
+
+
+def save_weights(model, filepath) -> None:
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".weights.h5"):
+        raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={filepath}")
+    if not model.built:
+        raise ValueError(f"model '{model.name}' is not built: call it or fit it before saving weights")
+    atomic_write(filepath, weights_h5_bytes(model))
+
+
+def _keras_object(obj, module: str) -> dict:
+    return {"module": module, "class_name": type(obj).__name__, "config": obj.get_config(),
+            "registered_name": None}
+
+
+def save_model(model, filepath) -> None:
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".keras"):
+        raise ValueError(f"The filename must end in `.keras`. Received: filepath={filepath}")
+    if not model.built:
+        raise ValueError(f"model '{model.name}' is not built: call it or fit it before saving")
+    config = {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
+              "registered_name": None, "build_config": {"input_shape": list(model._input_shape)}}
+    if model.optimizer is not None:
+        compile_config = dict(getattr(model, "_compile_config", {}))
+        compile_config.update({
+            "optimizer": _keras_object(model.optimizer, "keras.optimizers"),
+            "loss_weights": None, "weighted_metrics": None, "run_eagerly": False,
+            "steps_per_execution": 1, "jit_compile": False})
+        config["compile_config"] = compile_config
+    metadata = {"keras_version": KERAS_VERSION,
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", weights_h5_bytes(model))
+    atomic_write(filepath, buffer.getvalue())
+
+
+# ---- reading ---------------------------------------------------------------------------
+
+def read_weights_h5(data: bytes, source: str) -> dict:
+    """{layer name: [arrays in order]} from a Keras 3 weights file; FormatError if it is bad.
+
+    Every dataset's declared size is checked against the file's own size before
+    it is read, so a hostile file cannot make linea allocate without bound.
+    """
+    h5py = _h5py()
+    if not data.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise FormatError(f"{source}: not an HDF5 file (Keras .weights.h5 files are HDF5)")
+    try:
+        with h5py.File(io.BytesIO(data), "r") as handle:
+            layers = handle.get("layers")
+            if not isinstance(layers, h5py.Group):
+                raise FormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")
+            result = {}
+            for name in layers:
+                group = layers[name]
+                variables = group.get("vars") if isinstance(group, h5py.Group) else None
+                if not isinstance(variables, h5py.Group):
+                    result[name] = []
+                    continue
+                keys = sorted(variables, key=lambda k: int(k) if k.isdigit() else -1)
+                if any(not key.isdigit() for key in keys):
+                    raise FormatError(f"{source}: layer {name!r} has a weight named {keys[0]!r}, "
+                                      "expected 0, 1, …")
+                arrays = []
+                for key in keys:
+                    dataset = variables[key]
+                    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub":
+                        raise FormatError(f"{source}: {name}/vars/{key} is not a numeric array")
+                    if dataset.size * dataset.dtype.itemsize > len(data):
+                        raise FormatError(
+                            f"{source}: {name}/vars/{key} declares {dataset.shape} of "
+                            f"{dataset.dtype}, more than the file's {len(data)} bytes hold")
+                    arrays.append(xp.array(dataset[()]))
+                result[name] = arrays
+            return result
+    except FormatError:
+        raise
+    except Exception as error:  # h5py's and HDF5's own errors, whatever their class
+        raise FormatError(f"{source}: cannot read the HDF5 file: {error}") from None
+
+
+def _read_bytes(filepath) -> bytes:
+    try:
+        with open(filepath, "rb") as stream:
+            return stream.read()
+    except OSError as error:
+        raise FormatError(f"{filepath}: cannot read the file: {error.strerror or error}") from None
+
+
+def read_keras_archive(filepath) -> tuple[dict, bytes]:
+    """(config dict, weights.h5 bytes) of a ``.keras`` zip, checked before decompressing."""
+    source = os.fspath(filepath)
+    data = _read_bytes(source)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = {info.filename: info for info in archive.infolist()}
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
+        raise FormatError(f"{source}: not a .keras zip archive: {error}") from None
+    for needed in ("config.json", "model.weights.h5"):
+        if needed not in members:
+            raise FormatError(f"{source}: the archive has no {needed}: not a Keras 3 model file")
+    for name in ("config.json", "model.weights.h5", "metadata.json"):
+        info = members.get(name)
+        if info is None:
+            continue
+        limit = _MAX_JSON if name.endswith(".json") else _MAX_ZIP_MEMBER
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > limit or (info.file_size > 1024 ** 2 and ratio > 200):
+            raise FormatError(f"{source}: member {name} claims {info.file_size} bytes from "
+                              f"{info.compress_size} compressed: refusing a possible zip bomb")
+    try:
+        config_text = archive.read("config.json")
+        weights = archive.read("model.weights.h5")
+        config = json.loads(config_text.decode("utf-8"))
+    except (zipfile.BadZipFile, ValueError, RecursionError, EOFError, OSError,
+            NotImplementedError, UnicodeDecodeError) as error:
+        raise FormatError(f"{source}: corrupt .keras archive: {error}") from None
+    if not isinstance(config, dict):
+        raise FormatError(f"{source}: config.json is not a JSON object")
+    return config, weights
+
+
+def _assign(model, stored: dict, source: str) -> None:
+    """Match stored arrays to the model's layers; assign only if every layer fits."""
+    layers = [layer for layer in model.layers if layer.weights]
+    stored_names = [name for name in stored if stored[name]]
+    if all(layer.name in stored for layer in layers):
+        pairs = [(layer, stored[layer.name]) for layer in layers]
+    elif len(stored_names) == len(layers):  # names differ (another session): match in order
+        pairs = list(zip(layers, (stored[n] for n in sorted(stored_names, key=_natural_key))))
+    else:
+        raise FormatError(
+            f"{source}: the file has weights for layers {sorted(stored_names)}, the model "
+            f"'{model.name}' has {[layer.name for layer in layers]}"
+        )
+    for layer, arrays in pairs:
+        expected = [tuple(v.shape) for v in layer.weights]
+        found = [tuple(a.shape) for a in arrays]
+        if expected != found:
+            raise FormatError(
+                f"{source}: layer '{layer.name}' expects weights of shapes {expected}, the file "
+                f"holds {found}"
+            )
+    for layer, arrays in pairs:
+        for variable, array in zip(layer.weights, arrays):
+            xp.copyto(variable._data, array, casting="unsafe")
+
+
+def load_weights(model, filepath) -> None:
+    source = os.fspath(filepath)
+    if source.endswith(".keras"):
+        _, data = read_keras_archive(source)
+    else:
+        if not source.endswith(".weights.h5"):
+            raise ValueError(f"load_weights reads .weights.h5 or .keras files, got {source}")
+        data = _read_bytes(source)
+    stored = read_weights_h5(data, source)
+    if not model.built:
+        raise ValueError(f"model '{model.name}' is not built: build or call it before load_weights")
+    _assign(model, stored, source)
+
+
+def deserialize_layer(entry: dict):
+    from linea.keras import layers as layers_module
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
+        raise FormatError(f"a layer entry of the model config is malformed: {str(entry)[:200]}")
+    name = entry.get("class_name")
+    cls = {"Dense": layers_module.Dense, "Activation": layers_module.Activation,
+           "Dropout": layers_module.Dropout, "Flatten": layers_module.Flatten,
+           "LayerNormalization": layers_module.LayerNormalization,
+           "InputLayer": layers_module.InputLayer}.get(name)
+    if cls is None:
+        raise FormatError(f"layer type {name!r} is not supported by linea (it reads Dense, "
+                          "Activation, Dropout, Flatten, LayerNormalization and InputLayer)")
+    config = dict(entry.get("config", {}))
+    if name == "InputLayer":
+        return cls(batch_shape=config.get("batch_shape") or config.get("batch_input_shape"),
+                   dtype=config.get("dtype"), name=config.get("name"))
+    layer = cls.from_config(config)
+    build = entry.get("build_config", {}).get("input_shape")
+    if build and not layer.built:
+        layer._ensure_built(tuple(build))
+    return layer
+
+
+def load_model(filepath, compile: bool = True):
+    """A ``linea.keras.Sequential`` from a Keras 3 ``.keras`` file (architecture and weights)."""
+    from linea.keras._sequential import Sequential
+
+    source = os.fspath(filepath)
+    config, weights = read_keras_archive(source)
+    if config.get("class_name") != "Sequential":
+        raise FormatError(f"{source}: linea reads Sequential models; this file holds a "
+                          f"{config.get('class_name')!r}")
+    stored = read_weights_h5(weights, source)
+    try:
+        model = Sequential.from_config(config.get("config", {}))
+        if not model.built and config.get("build_config", {}).get("input_shape"):
+            model._ensure_built(tuple(config["build_config"]["input_shape"]))
+    except FormatError:
+        raise
+    except (TypeError, ValueError, KeyError) as error:
+        raise FormatError(f"{source}: the model config cannot be rebuilt: {error}") from None
+    _assign(model, stored, source)
+    compile_config = config.get("compile_config")
+    if compile and isinstance(compile_config, dict) and compile_config.get("loss"):
+        optimizer = compile_config.get("optimizer") or "rmsprop"
+        if isinstance(optimizer, dict):
+            from linea.keras import optimizers
+
+            cls = optimizers._BY_NAME.get(str(optimizer.get("class_name", "")).lower(), optimizers.RMSprop)
+            options = optimizer.get("config", {})
+            import inspect
+
+            accepted = inspect.signature(cls.__init__).parameters
+            optimizer = cls(**{k: v for k, v in options.items() if k in accepted and k != "name"})
+        try:
+            model.compile(optimizer=optimizer, loss=compile_config["loss"],
+                          metrics=compile_config.get("metrics") or None)
+        except (TypeError, ValueError):
+            pass  # a loss or metric linea does not know: the model still predicts
+    return model

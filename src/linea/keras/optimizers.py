@@ -1,0 +1,174 @@
+"""Keras 3's optimizers and update rules, on ``linea.optim.Optimizer``.
+
+Constructed without parameters, as in Keras; a model binds its weights at the
+first step. Rules follow Keras 3 (its torch backend) step for step: Adam adds
+epsilon outside the bias correction, ``"sgd"`` means lr = 0.01, and
+``weight_decay`` scales each weight by (1 − lr·weight_decay) before the update.
+"""
+from __future__ import annotations
+
+import math
+
+from linea._backend import xp
+from linea.optim._optimizer import Optimizer as _EngineOptimizer
+from linea.optim._optimizer import state_array
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
+
+
+class Optimizer(_EngineOptimizer):
+    """Base Keras optimizer: hyper-parameters now, variables at ``build(variables)``."""
+
+    def __init__(self, learning_rate: float = 0.001, weight_decay=None, name=None,
+                 **hyperparameters) -> None:
+        if not isinstance(learning_rate, (int, float)) or learning_rate < 0:
+            raise ValueError(f"learning_rate must be a non-negative number, got {learning_rate!r}")
+        self.learning_rate = float(learning_rate)
+        self.weight_decay = weight_decay
+        self.name = name or type(self).__name__.lower()
+        self.hyperparameters = hyperparameters
+        self.iterations = 0
+        self.built = False
+        self.param_groups, self.state, self.defaults = [], {}, {}
+
+    def build(self, variables) -> None:
+        _EngineOptimizer.__init__(self, list(variables), dict(lr=self.learning_rate,
+                                                               **self.hyperparameters))
+        self.built = True
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """Keras's API: apply (gradient, variable) pairs."""
+        pairs = list(grads_and_vars)
+        if not self.built:
+            self.build([variable for _, variable in pairs])
+        for gradient, variable in pairs:
+            variable.grad = gradient if gradient is None or hasattr(gradient, "_data") else \
+                type(variable)._make(xp.asarray(gradient))
+        self.step()
+
+    def step(self, closure=None):
+        group = self.param_groups[0]
+        group["lr"] = self.learning_rate
+        if self.weight_decay:
+            decay = 1 - self.weight_decay * self.learning_rate
+            for parameter in group["params"]:
+                if parameter.grad is not None:
+                    parameter._data *= decay
+        loss = super().step(closure)
+        self.iterations += 1
+        return loss
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "learning_rate": self.learning_rate,
+                "weight_decay": self.weight_decay, **self.hyperparameters}
+
+
+class SGD(Optimizer):
+    """m ← momentum·m − lr·g;  w ← w + m (Nesterov: w ← w + momentum·m − lr·g)."""
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay=None, name="SGD") -> None:
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"`momentum` must be a float between [0, 1], got {momentum}")
+        super().__init__(learning_rate, weight_decay, name, momentum=momentum, nesterov=nesterov)
+
+    def _update(self, group, param, grad, state) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        if momentum:
+            buffer = state_array(state, "momentum", param)
+            buffer *= momentum
+            buffer += -lr * grad
+            if group["nesterov"]:
+                param += -lr * grad
+                param += momentum * buffer
+            else:
+                param += buffer
+        else:
+            param += -lr * grad
+
+
+class Adam(Optimizer):
+    """Keras's Adam: α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); w ← w − α·m / (√v + epsilon); epsilon = 1e-7."""
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, weight_decay=None,
+                 name="adam") -> None:
+        super().__init__(learning_rate, weight_decay, name, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad)
+
+    def _update(self, group, param, grad, state) -> None:
+        beta_1, beta_2 = group["beta_1"], group["beta_2"]
+        step = self.iterations + 1
+        alpha = group["lr"] * math.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+        m = state_array(state, "momentum", param)
+        v = state_array(state, "velocity", param)
+        m *= beta_1
+        m += (1 - beta_1) * grad
+        v *= beta_2
+        v += (1 - beta_2) * (grad * grad)
+        if group["amsgrad"]:
+            v_hat = state_array(state, "velocity_hat", param)
+            xp.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        param -= (m * alpha) / (xp.sqrt(v) + group["epsilon"])
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 0.004, as in Keras)."""
+
+    def __init__(self, learning_rate: float = 0.001, weight_decay: float = 0.004,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 amsgrad: bool = False, name="adamw") -> None:
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, name)
+
+
+class RMSprop(Optimizer):
+    """v ← ρv + (1−ρ)g²;  w ← w − lr·g / √(v + epsilon) (with optional momentum, centering)."""
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, weight_decay=None,
+                 name="rmsprop") -> None:
+        super().__init__(learning_rate, weight_decay, name, rho=rho, momentum=momentum,
+                         epsilon=epsilon, centered=centered)
+
+    def _update(self, group, param, grad, state) -> None:
+        rho = group["rho"]
+        velocity = state_array(state, "velocity", param)
+        velocity *= rho
+        velocity += (1 - rho) * (grad * grad)
+        denominator = velocity + group["epsilon"]
+        if group["centered"]:
+            average = state_array(state, "average_gradient", param)
+            average *= rho
+            average += (1 - rho) * grad
+            denominator -= average * average
+        increment = (grad * group["lr"]) / xp.sqrt(denominator)
+        if group["momentum"] > 0:
+            momentum = state_array(state, "momentum", param)
+            momentum *= group["momentum"]
+            momentum += increment
+            param -= momentum
+        else:
+            param -= increment
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a Keras name ("adam", "sgd", "rmsprop", "adamw") or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {sorted(_BY_NAME)} "
+                             "or a linea.keras.optimizers object")
+        return cls()
+    if isinstance(identifier, _EngineOptimizer):
+        raise TypeError(
+            f"compile() takes a Keras-flavour optimizer (linea.keras.optimizers.{type(identifier).__name__} "
+            "or a name such as 'adam'); a linea.optim optimizer already holds parameters and uses "
+            "PyTorch's update rules"
+        )
+    raise TypeError(f"cannot interpret {identifier!r} as an optimizer")
