@@ -8,7 +8,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODULES = ["linea.nn.modules._linear", "linea.nn.modules._container",
-           "linea.nn.modules._normalization", "linea.nn.modules._conv", "linea.nn.modules._loss"]
+           "linea.nn.modules._normalization", "linea.nn.modules._conv", "linea.nn.modules._loss",
+           "linea.keras.layers._dense", "linea.keras._sequential"]
 
 
 @pytest.mark.parametrize("name", MODULES)

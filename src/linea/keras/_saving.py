@@ -11,7 +11,6 @@ import datetime
 import io
 import json
 import os
-import re
 import zipfile
 
 from linea._backend import xp
@@ -35,8 +34,25 @@ def _h5py():
     return h5py
 
 
-def _natural_key(name: str):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+def weight_paths(model) -> list[str]:
+    """Where Keras 3 stores each layer's weights: its class in snake_case, made unique in order.
+
+    (Keras keys the file by class-derived names, not by layer names, so a model
+    rebuilt in another session, with other layer names, still finds its weights.)
+    """
+    from linea.keras._naming import snake_case
+
+    used: dict[str, int] = {}
+    paths = []
+    for layer in model.layers:
+        base = snake_case(type(layer).__name__)
+        if base in used:
+            used[base] += 1
+            paths.append(f"{base}_{used[base]}")
+        else:
+            used[base] = 0
+            paths.append(base)
+    return paths
 
 
 # ---- writing ---------------------------------------------------------------------------
@@ -47,8 +63,8 @@ def weights_h5_bytes(model) -> bytes:
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as handle:
         layers = handle.create_group("layers")
-        for layer in model.layers:
-            group = layers.create_group(layer.name).create_group("vars")
+        for layer, path in zip(model.layers, weight_paths(model)):
+            group = layers.create_group(path).create_group("vars")
             group.attrs["name"] = layer.name
             for index, variable in enumerate(layer.weights):
                 group.create_dataset(str(index), data=variable._data)
@@ -98,7 +114,7 @@ def save_model(model, filepath) -> None:
 # ---- reading ---------------------------------------------------------------------------
 
 def read_weights_h5(data: bytes, source: str) -> dict:
-    """{layer name: [arrays in order]} from a Keras 3 weights file; FormatError if it is bad.
+    """{layer path: [arrays in order]} from a Keras 3 weights file; FormatError if it is bad.
 
     Every dataset's declared size is checked against the file's own size before
     it is read, so a hostile file cannot make linea allocate without bound.
@@ -182,26 +198,19 @@ def read_keras_archive(filepath) -> tuple[dict, bytes]:
 
 
 def _assign(model, stored: dict, source: str) -> None:
-    """Match stored arrays to the model's layers; assign only if every layer fits."""
-    layers = [layer for layer in model.layers if layer.weights]
-    stored_names = [name for name in stored if stored[name]]
-    if all(layer.name in stored for layer in layers):
-        pairs = [(layer, stored[layer.name]) for layer in layers]
-    elif len(stored_names) == len(layers):  # names differ (another session): match in order
-        pairs = list(zip(layers, (stored[n] for n in sorted(stored_names, key=_natural_key))))
-    else:
-        raise FormatError(
-            f"{source}: the file has weights for layers {sorted(stored_names)}, the model "
-            f"'{model.name}' has {[layer.name for layer in layers]}"
-        )
-    for layer, arrays in pairs:
+    """Match stored arrays to the model's layers by Keras's paths; assign only if all fit."""
+    pairs = []
+    for layer, path in zip(model.layers, weight_paths(model)):
+        arrays = stored.get(path, [])
         expected = [tuple(v.shape) for v in layer.weights]
         found = [tuple(a.shape) for a in arrays]
         if expected != found:
+            where = f"layers/{path}" if path in stored else f"layers/{path} (absent)"
             raise FormatError(
                 f"{source}: layer '{layer.name}' expects weights of shapes {expected}, the file "
-                f"holds {found}"
+                f"holds {found} at {where}; the file's layers are {sorted(stored)}"
             )
+        pairs.append((layer, arrays))
     for layer, arrays in pairs:
         for variable, array in zip(layer.weights, arrays):
             xp.copyto(variable._data, array, casting="unsafe")
