@@ -21,7 +21,7 @@ LAYERS = [
     ("amp", "quantization", "_compile"),
     ("io",),
     ("convert",),
-    ("cli", "__main__", "_demo", "_bench", "data"),
+    ("cli", "__main__", "_demo", "_bench", "_inspect", "data"),
 ]
 OPTIONAL = {"torch", "keras", "onnx", "onnxruntime", "h5py", "matplotlib", "cupy", "dask",
             "sklearn", "tensorflow", "jax"}

@@ -1,4 +1,4 @@
-"""The ``linea`` command: ``linea demo`` (and, as they arrive, bench, inspect, convert).
+"""The ``linea`` command: ``linea demo | inspect | convert``.
 
 Exit codes: 0 success, 1 a failure while running (one line on stderr), 2 bad arguments.
 """
@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+
+from linea._errors import FormatError
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="linea", description="linea: the linear layer of deep learning, on NumPy.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     demo = commands.add_parser("demo", help="train an MLP of nn.Linear on the shipped digits")
     demo.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
@@ -24,6 +27,24 @@ def _parser() -> argparse.ArgumentParser:
                       help="where to save the trained model (default linea-demo.safetensors)")
     demo.add_argument("--plot", metavar="FILE.png", help="draw the loss and accuracy curves")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
+
+    inspect = commands.add_parser("inspect", help="list the layers, shapes and parameters of a file")
+    inspect.add_argument("file", help="a .safetensors, .pt/.pth, .weights.h5/.keras or .onnx file")
+    inspect.add_argument("--format", choices=("safetensors", "torch", "keras", "onnx"),
+                         help="the file's format, if its extension does not say")
+    inspect.add_argument("--from", dest="layout", choices=("torch", "keras"),
+                         help="the weight layout, where names do not say")
+
+    convert = commands.add_parser(
+        "convert", help="write a model's weights for the other framework, verified by running both")
+    convert.add_argument("input", help="the file to read")
+    convert.add_argument("output", help="the file to write; its extension picks the format")
+    convert.add_argument("--from", dest="from_layout", choices=("torch", "keras"),
+                         help="the input's layout, needed when its names do not say and layers are square")
+    convert.add_argument("--to", dest="to_layout", choices=("torch", "keras"),
+                         help="the output's layout (default: the other framework's)")
+    convert.add_argument("--activation", help="the activation between layers of a bare state dict "
+                         "(relu, tanh, gelu, sigmoid, silu, …, or linear)")
     return parser
 
 
@@ -45,17 +66,59 @@ def _demo(args) -> int:
     return 0
 
 
+def _inspect(args) -> int:
+    from linea._inspect import format_table, inspect_rows
+
+    rows, kind = inspect_rows(args.file, args.format, args.layout)
+    print(format_table(rows, f"{args.file}: {kind} file, {len(rows)} entries"))
+    return 0
+
+
+def _convert(args) -> int:
+    from linea._inspect import convert_file
+
+    description, difference = convert_file(args.input, args.output, args.from_layout,
+                                           args.to_layout, args.activation)
+    print(f"wrote {args.output}: {description}")
+    print(f"verified: both models on 64 random inputs, max |difference| = {difference:.3g}")
+    if not difference <= 1e-4:
+        print(f"linea convert: the written model differs from the input by {difference:.3g}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog.split()[0]} --help)\n")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"demo": _demo}
-    try:
-        return handlers[args.command](args)
-    except KeyboardInterrupt:
-        print("linea: interrupted", file=sys.stderr)
-        return 130
-    except (OSError, RuntimeError, ValueError) as error:
-        print(f"linea {args.command}: {error}", file=sys.stderr)
-        return 1
+    handlers = {"demo": _demo, "inspect": _inspect, "convert": _convert}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one clear line on failure, no stray warnings
+        try:
+            return handlers[args.command](args)
+        except KeyboardInterrupt:
+            print("linea: interrupted", file=sys.stderr)
+            return 130
+        except (FormatError, ImportError, OSError) as error:
+            print(f"linea {args.command}: {_one_line(error)}", file=sys.stderr)
+            return 1
+        except (ValueError, TypeError) as error:
+            print(f"linea {args.command}: {_one_line(error)}", file=sys.stderr)
+            return 2 if args.command != "demo" else 1
+        except RuntimeError as error:
+            print(f"linea {args.command}: {_one_line(error)}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

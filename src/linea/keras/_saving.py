@@ -61,8 +61,8 @@ def weights_h5_bytes(model) -> bytes:
     """The bytes of a Keras 3 ``.weights.h5`` file holding ``model``'s weights."""
     h5py = _h5py()
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as handle:
-        layers = handle.create_group("layers")
+    with h5py.File(buffer, "w", track_order=True) as handle:
+        layers = handle.create_group("layers", track_order=True)
         for layer, path in zip(model.layers, weight_paths(model)):
             group = layers.create_group(path).create_group("vars")
             group.attrs["name"] = layer.name

@@ -1,0 +1,58 @@
+"""safetensors files (through the ``safetensors`` package), single or HF-style sharded."""
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from linea._errors import FormatError
+from linea._serialization import atomic_write, read_safetensors
+from linea.io._formats import read_bounded
+
+_MAX_INDEX = 16 * 1024 * 1024
+
+
+def read(path) -> "OrderedDict[str, np.ndarray]":
+    source = os.fspath(path)
+    if source.endswith(".index.json"):
+        return _read_sharded(source)
+    arrays, _ = read_safetensors(source)
+    return OrderedDict(arrays)
+
+
+def _read_sharded(source: str) -> "OrderedDict[str, np.ndarray]":
+    try:
+        index = json.loads(read_bounded(source, _MAX_INDEX).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise FormatError(f"{source}: the shard index is not valid JSON: {error}") from None
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+        raise FormatError(f"{source}: a shard index needs a 'weight_map' of tensor names to files")
+    folder = os.path.dirname(os.path.abspath(source))
+    shards = {}
+    for shard in dict.fromkeys(weight_map.values()):
+        if os.path.basename(shard) != shard or shard in (".", "..") or not shard.endswith(".safetensors"):
+            raise FormatError(f"{source}: shard {shard!r} must be a .safetensors file name in the "
+                              "index's own folder")
+        shards[shard] = read(os.path.join(folder, shard))
+    result = OrderedDict()
+    for name, shard in weight_map.items():
+        if name not in shards[shard]:
+            raise FormatError(f"{source}: tensor {name!r} is not in its shard {shard}")
+        result[name] = shards[shard][name]
+    return result
+
+
+def write(state: dict, path) -> None:
+    from safetensors.numpy import save
+
+    source = os.fspath(path)
+    if source.endswith(".index.json"):
+        raise ValueError("writing sharded safetensors is not supported; give a .safetensors path")
+    arrays = {name: np.ascontiguousarray(array) if np.ndim(array) else np.array(array)
+              for name, array in state.items()}
+    metadata = {"format": "pt", "linea.keys": json.dumps(list(arrays))}
+    atomic_write(source, save(arrays, metadata=metadata))

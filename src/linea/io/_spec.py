@@ -1,0 +1,233 @@
+"""A framework-neutral description of an MLP-like model, the hub of every conversion.
+
+A model is a list of ``LayerSpec``: linear (weight in PyTorch's (out, in)
+layout, bias or None), activation (a Keras name), dropout (rate), layernorm
+(weight, bias, eps), flatten. Each flavour and each file format converts to and
+from this list, so every path between them goes through one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from linea import nn
+from linea.keras import activations
+from linea.keras import layers as keras_layers
+from linea.keras._sequential import Sequential as KerasSequential
+
+__all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "keras_from_spec",
+           "ACTIVATION_NAMES"]
+
+
+@dataclass
+class LayerSpec:
+    kind: str                      # "linear", "activation", "dropout", "layernorm", "flatten"
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    activation: str | None = None  # for kind == "activation": a Keras name
+    rate: float = 0.0
+    eps: float = 1e-5
+    name: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(int(a.size) for a in (self.weight, self.bias) if a is not None)
+
+
+#: Keras activation names linea's nn can express as modules.
+ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "gelu", "silu", "softmax", "log_softmax",
+                    "leaky_relu", "softplus", "linear")
+
+
+def activation_module(name: str):
+    """The ``nn`` module computing Keras activation ``name`` (None for "linear")."""
+    factories = {
+        "linear": None, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+        "gelu": nn.GELU, "silu": nn.SiLU, "softmax": lambda: nn.Softmax(dim=-1),
+        "log_softmax": lambda: nn.LogSoftmax(dim=-1), "leaky_relu": lambda: nn.LeakyReLU(0.2),
+        "softplus": lambda: nn.Softplus(beta=1.0, threshold=float("inf")),
+    }
+    if name not in factories:
+        raise ValueError(f"the activation {name!r} has no linea.nn module; supported: "
+                         f"{sorted(factories)}")
+    factory = factories[name]
+    return None if factory is None else factory()
+
+
+def activation_name(module) -> str | None:
+    """The Keras activation name equal to an ``nn`` module, or None if there is none."""
+    simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.SiLU: "silu"}
+    for cls, name in simple.items():
+        if type(module) is cls:
+            return name
+    if type(module) is nn.GELU and module.approximate == "none":
+        return "gelu"
+    if type(module) is nn.Softmax and module.dim == -1:
+        return "softmax"
+    if type(module) is nn.LogSoftmax and module.dim == -1:
+        return "log_softmax"
+    if type(module) is nn.LeakyReLU and module.negative_slope == 0.2:
+        return "leaky_relu"
+    if type(module) is nn.Softplus and module.beta == 1.0 and module.threshold == float("inf"):
+        return "softplus"
+    return None
+
+
+def _copy(array):
+    return None if array is None else np.array(array, copy=True)
+
+
+# ---- from the two flavours ------------------------------------------------------------
+
+def spec_from_nn(model) -> list[LayerSpec]:
+    modules = list(model) if isinstance(model, nn.Sequential) else [model]
+    specs = []
+    for module in modules:
+        if isinstance(module, nn.Linear):
+            specs.append(LayerSpec("linear", _copy(module.weight._data),
+                                   None if module.bias is None else _copy(module.bias._data)))
+        elif isinstance(module, nn.Dropout):
+            specs.append(LayerSpec("dropout", rate=float(module.p)))
+        elif isinstance(module, nn.Flatten):
+            if (module.start_dim, module.end_dim) != (1, -1):
+                raise TypeError("only Flatten(start_dim=1, end_dim=-1) can be converted")
+            specs.append(LayerSpec("flatten"))
+        elif isinstance(module, nn.LayerNorm):
+            if len(module.normalized_shape) != 1:
+                raise TypeError("only LayerNorm over the last dimension can be converted")
+            size = module.normalized_shape[0]
+            weight = np.ones(size, np.float32) if module.weight is None else _copy(module.weight._data)
+            bias = None if module.bias is None else _copy(module.bias._data)
+            specs.append(LayerSpec("layernorm", weight, bias, eps=float(module.eps)))
+        elif isinstance(module, nn.Identity):
+            continue
+        else:
+            name = activation_name(module)
+            if name is None:
+                raise TypeError(
+                    f"{type(module).__name__} cannot be converted; convertible modules are Linear, "
+                    "ReLU/Tanh/Sigmoid/GELU/SiLU/Softmax(dim=-1)/LogSoftmax(dim=-1)/LeakyReLU(0.2), "
+                    "Dropout, Flatten, LayerNorm and Identity"
+                )
+            specs.append(LayerSpec("activation", activation=name))
+    return specs
+
+
+def spec_from_keras(model) -> list[LayerSpec]:
+    if not isinstance(model, KerasSequential):
+        raise TypeError(f"expected a linea.keras.Sequential, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError(f"model '{model.name}' is not built: call or build it first, so its "
+                         "weights exist")
+    specs = []
+    for layer in model.layers:
+        if isinstance(layer, keras_layers.Dense):
+            specs.append(LayerSpec("linear", _copy(layer.kernel._data.T),
+                                   None if layer.bias is None else _copy(layer.bias._data),
+                                   name=layer.name))
+            name = activations.serialize(layer.activation)
+            if name != "linear":
+                specs.append(LayerSpec("activation", activation=name))
+        elif isinstance(layer, keras_layers.Activation):
+            specs.append(LayerSpec("activation", activation=activations.serialize(layer.activation),
+                                   name=layer.name))
+        elif isinstance(layer, keras_layers.Dropout):
+            specs.append(LayerSpec("dropout", rate=float(layer.rate), name=layer.name))
+        elif isinstance(layer, keras_layers.Flatten):
+            specs.append(LayerSpec("flatten", name=layer.name))
+        elif isinstance(layer, keras_layers.LayerNormalization):
+            reference = layer.gamma if layer.gamma is not None else layer.beta
+            if reference is None or reference.ndim != 1:
+                raise TypeError("only LayerNormalization over the last axis can be converted")
+            weight = _copy(layer.gamma._data) if layer.gamma is not None else \
+                np.ones(reference.shape, reference._data.dtype)
+            bias = _copy(layer.beta._data) if layer.beta is not None else None
+            specs.append(LayerSpec("layernorm", weight, bias, eps=float(layer.epsilon), name=layer.name))
+        else:
+            raise TypeError(f"{type(layer).__name__} layer '{layer.name}' cannot be converted; "
+                            "convertible layers are Dense, Activation, Dropout, Flatten and "
+                            "LayerNormalization")
+    return specs
+
+
+# ---- to the two flavours ------------------------------------------------------------
+
+def _dtype_name(array) -> str:
+    return np.dtype(array.dtype).name
+
+
+def nn_from_spec(specs) -> nn.Sequential:
+    """A ``linea.nn.Sequential`` (eval mode): activations as modules of their own."""
+    modules = []
+    for spec in specs:
+        if spec.kind == "linear":
+            out_features, in_features = spec.weight.shape
+            layer = nn.Linear(in_features, out_features, bias=spec.bias is not None,
+                              dtype=_dtype_name(spec.weight))
+            layer.weight._data[...] = spec.weight
+            if spec.bias is not None:
+                layer.bias._data[...] = spec.bias
+            modules.append(layer)
+        elif spec.kind == "activation":
+            module = activation_module(spec.activation)
+            modules.append(module if module is not None else nn.Identity())
+        elif spec.kind == "dropout":
+            modules.append(nn.Dropout(spec.rate))
+        elif spec.kind == "flatten":
+            modules.append(nn.Flatten())
+        elif spec.kind == "layernorm":
+            norm = nn.LayerNorm(spec.weight.shape[0], eps=spec.eps, bias=spec.bias is not None,
+                                dtype=_dtype_name(spec.weight))
+            norm.weight._data[...] = spec.weight
+            if spec.bias is not None:
+                norm.bias._data[...] = spec.bias
+            modules.append(norm)
+        else:
+            raise ValueError(f"unknown layer kind {spec.kind!r}")
+    return nn.Sequential(*modules).eval()
+
+
+def keras_from_spec(specs, input_shape=None) -> KerasSequential:
+    """A built ``linea.keras.Sequential``; an activation right after a linear folds into its Dense."""
+    layers, index, specs = [], 0, list(specs)
+    first_in = None
+    while index < len(specs):
+        spec = specs[index]
+        if spec.kind == "linear":
+            following = specs[index + 1] if index + 1 < len(specs) else None
+            fold = following is not None and following.kind == "activation"
+            out_features, in_features = spec.weight.shape
+            first_in = first_in if first_in is not None else in_features
+            dense = keras_layers.Dense(out_features, activation=following.activation if fold else None,
+                                       use_bias=spec.bias is not None, dtype=_dtype_name(spec.weight))
+            dense._ensure_built((None, in_features))
+            dense.kernel._data[...] = spec.weight.T
+            if spec.bias is not None:
+                dense.bias._data[...] = spec.bias
+            layers.append(dense)
+            index += 2 if fold else 1
+            continue
+        if spec.kind == "activation":
+            layers.append(keras_layers.Activation(spec.activation))
+        elif spec.kind == "dropout":
+            layers.append(keras_layers.Dropout(spec.rate))
+        elif spec.kind == "flatten":
+            layers.append(keras_layers.Flatten())
+        elif spec.kind == "layernorm":
+            norm = keras_layers.LayerNormalization(epsilon=spec.eps, center=spec.bias is not None,
+                                                   dtype=_dtype_name(spec.weight))
+            norm._ensure_built((None, spec.weight.shape[0]))
+            norm.gamma._data[...] = spec.weight
+            if spec.bias is not None:
+                norm.beta._data[...] = spec.bias
+            layers.append(norm)
+        else:
+            raise ValueError(f"unknown layer kind {spec.kind!r}")
+        index += 1
+    model = KerasSequential(layers)
+    shape = input_shape or ((None, first_in) if first_in is not None else None)
+    if shape is not None:
+        model._ensure_built(tuple(shape))
+    return model

@@ -1,0 +1,102 @@
+"""PyTorch ``.pt``/``.pth`` state dicts, read only through ``torch.load(weights_only=True)``.
+
+That restricted unpickler is the one place linea lets a pickle be opened; before
+it sees the bytes, the zip container is checked against the file's size, and
+every failure becomes a ``FormatError``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+from linea._errors import FormatError
+from linea._serialization import atomic_write
+from linea.io._formats import read_bounded
+
+_MAX_MEMBERS = 100_000
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("reading or writing PyTorch .pt files needs PyTorch: pip install torch "
+                          "(a CPU build is enough)") from None
+    return torch
+
+
+def _check_container(data: bytes, source: str) -> None:
+    if not data.startswith(b"PK"):
+        raise FormatError(f"{source}: not a PyTorch zip checkpoint (files from torch.save since "
+                          "PyTorch 1.6); linea does not read legacy or other pickle files")
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
+        raise FormatError(f"{source}: corrupt PyTorch zip checkpoint: {error}") from None
+    if len(members) > _MAX_MEMBERS:
+        raise FormatError(f"{source}: {len(members)} zip members is more than a checkpoint holds")
+    total = 0
+    for member in members:
+        total += member.file_size
+        # torch.save stores members uncompressed, so no member can outgrow the file.
+        if member.file_size > len(data) or member.compress_type != zipfile.ZIP_STORED:
+            raise FormatError(f"{source}: zip member {member.filename!r} claims {member.file_size} "
+                              "bytes (or is compressed), which a torch.save file never does")
+    if total > len(data):
+        raise FormatError(f"{source}: the zip members claim {total} bytes, more than the file's "
+                          f"{len(data)}")
+
+
+def _to_numpy(tensor, name: str, source: str):
+    torch = _torch()
+    if not isinstance(tensor, torch.Tensor):
+        raise FormatError(f"{source}: entry {name!r} is a {type(tensor).__name__}, not a tensor")
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        from linea import bfloat16
+
+        if bfloat16 is None:
+            return tensor.float().numpy()
+        return tensor.contiguous().view(torch.int16).numpy().view(bfloat16.numpy)
+    try:
+        return tensor.numpy().copy()
+    except (TypeError, RuntimeError) as error:
+        raise FormatError(f"{source}: tensor {name!r} of dtype {tensor.dtype} cannot be read: "
+                          f"{error}") from None
+
+
+def read(path) -> "OrderedDict[str, np.ndarray]":
+    source = os.fspath(path)
+    torch = _torch()
+    data = read_bounded(source)
+    _check_container(data, source)
+    try:
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # the restricted unpickler's and zip reader's errors
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FormatError(f"{source}: not a readable PyTorch weights file: {message[:300]}") from None
+    for wrapper in ("state_dict", "model_state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
+            loaded = loaded[wrapper]
+            break
+    if not isinstance(loaded, dict):
+        raise FormatError(f"{source}: holds a {type(loaded).__name__}, not a state dict of tensors")
+    result = OrderedDict()
+    for name, tensor in loaded.items():
+        if not isinstance(name, str):
+            raise FormatError(f"{source}: a state-dict key is a {type(name).__name__}, not a string")
+        result[name] = _to_numpy(tensor, name, source)
+    return result
+
+
+def write(state: dict, path) -> None:
+    torch = _torch()
+    tensors = OrderedDict((name, torch.from_numpy(np.array(array, copy=True)))
+                          for name, array in state.items())
+    buffer = io.BytesIO()
+    torch.save(tensors, buffer)
+    atomic_write(os.fspath(path), buffer.getvalue())
