@@ -249,7 +249,8 @@ def specs_from_proto(model, source: str) -> list[LayerSpec]:
             specs.append(LayerSpec("activation", activation="leaky_relu"))
         elif op == "Div":  # our GELU: Div, Erf, Add, Mul, Mul
             pattern = [take(name, index + i) for i, name in enumerate(("Div", "Erf", "Add", "Mul", "Mul"))]
-            if None in pattern or not math.isclose(_scalar(arrays, node.input[1], source), math.sqrt(2.0)):
+            if None in pattern or not math.isclose(_scalar(arrays, node.input[1], source), math.sqrt(2.0),
+                                                        rel_tol=1e-6):
                 raise FormatError(f"{source}: unsupported Div node {node.name!r}")
             node, consumed = pattern[-1], 5
             specs.append(LayerSpec("activation", activation="gelu"))
@@ -260,8 +261,11 @@ def specs_from_proto(model, source: str) -> list[LayerSpec]:
             bias = arrays.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
             if scale is None or scale.ndim != 1:
                 raise FormatError(f"{source}: LayerNormalization needs a 1-D scale initializer")
+            # ONNX float attributes are float32: 1e-5 arrives as 9.99999974e-06. Its 7
+            # significant digits give back the value that was written.
+            eps = float(f"{_attribute(node, 'epsilon', 1e-5):.7g}")
             specs.append(LayerSpec("layernorm", np.array(scale), None if bias is None else np.array(bias),
-                                   eps=float(_attribute(node, "epsilon", 1e-5))))
+                                   eps=eps))
         elif op == "Flatten":
             specs.append(LayerSpec("flatten"))
         elif op in ("Identity", "Dropout"):
