@@ -35,7 +35,7 @@ def _check_container(data: bytes, source: str) -> None:
                           "PyTorch 1.6); linea does not read legacy or other pickle files")
     try:
         members = zipfile.ZipFile(io.BytesIO(data)).infolist()
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as error:
         raise FormatError(f"{source}: corrupt PyTorch zip checkpoint: {error}") from None
     if len(members) > _MAX_MEMBERS:
         raise FormatError(f"{source}: {len(members)} zip members is more than a checkpoint holds")

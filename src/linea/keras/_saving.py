@@ -171,7 +171,7 @@ def read_keras_archive(filepath) -> tuple[dict, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = {info.filename: info for info in archive.infolist()}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as error:
         raise FormatError(f"{source}: not a .keras zip archive: {error}") from None
     for needed in ("config.json", "model.weights.h5"):
         if needed not in members:
@@ -254,6 +254,69 @@ def deserialize_layer(entry: dict):
     return layer
 
 
+def _expected_shapes(config: dict, source: str) -> list:
+    """The weight shapes a Sequential config implies, layer by layer, without building anything.
+
+    Checked against the stored weights before any layer allocates, so a config
+    declaring huge layers cannot make linea allocate what the file does not hold.
+    """
+    entries = config.get("config", {}).get("layers", [])
+    if not isinstance(entries, list) or len(entries) > 10_000:
+        raise FormatError(f"{source}: the model config's layer list is malformed")
+    width = None
+    build = config.get("config", {}).get("build_input_shape") or \
+        config.get("build_config", {}).get("input_shape")
+    if isinstance(build, list) and build and isinstance(build[-1], int):
+        width = build[-1]
+    shapes = []
+
+    def integer(value, what):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2 ** 31:
+            raise FormatError(f"{source}: {what} is {value!r}, not a positive integer")
+        return value
+
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise FormatError(f"{source}: a layer entry of the model config is malformed")
+        kind, layer_config = entry.get("class_name"), entry["config"]
+        if kind == "InputLayer":
+            shape = layer_config.get("batch_shape") or layer_config.get("batch_input_shape")
+            if not isinstance(shape, list) or not shape:
+                raise FormatError(f"{source}: InputLayer has no batch_shape")
+            width = integer(shape[-1], "the input width")
+        elif kind == "Dense":
+            units = integer(layer_config.get("units"), "Dense units")
+            layer_build = entry.get("build_config", {}).get("input_shape")
+            if width is None and isinstance(layer_build, list) and layer_build:
+                width = integer(layer_build[-1], "the input width")
+            if width is None:
+                raise FormatError(f"{source}: the input width of Dense layer is unknown")
+            shapes.append([(width, units)] + ([(units,)] if layer_config.get("use_bias", True) else []))
+            width = units
+        elif kind == "LayerNormalization":
+            if width is None:
+                raise FormatError(f"{source}: the width of a LayerNormalization is unknown")
+            count = int(bool(layer_config.get("scale", True))) + int(bool(layer_config.get("center", True)))
+            shapes.append([(width,)] * count)
+        elif kind == "Flatten":
+            raise FormatError(f"{source}: Flatten inside a saved MLP is not supported by linea's reader")
+        elif kind in ("Activation", "Dropout"):
+            shapes.append([])
+        else:
+            raise FormatError(f"{source}: layer type {kind!r} is not supported by linea (it reads "
+                              "Dense, Activation, Dropout, LayerNormalization and InputLayer)")
+    return shapes
+
+
+def _check_against_weights(shapes: list, stored: dict, source: str) -> None:
+    stored_shapes = [[tuple(a.shape) for a in arrays] for arrays in stored.values()]
+    wanted = [[tuple(s) for s in layer] for layer in shapes if layer]
+    found = [layer for layer in stored_shapes if layer]
+    if sorted(map(str, wanted)) != sorted(map(str, found)):
+        raise FormatError(f"{source}: the config implies weights {wanted}, the weights file holds "
+                          f"{found}")
+
+
 def load_model(filepath, compile: bool = True):
     """A ``linea.keras.Sequential`` from a Keras 3 ``.keras`` file (architecture and weights)."""
     from linea.keras._sequential import Sequential
@@ -264,6 +327,7 @@ def load_model(filepath, compile: bool = True):
         raise FormatError(f"{source}: linea reads Sequential models; this file holds a "
                           f"{config.get('class_name')!r}")
     stored = read_weights_h5(weights, source)
+    _check_against_weights(_expected_shapes(config, source), stored, source)
     try:
         model = Sequential.from_config(config.get("config", {}))
         if not model.built and config.get("build_config", {}).get("input_shape"):
