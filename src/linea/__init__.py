@@ -20,6 +20,8 @@ from linea._tensor import Tensor, device
 
 from linea import nn, optim, utils  # noqa: E402  (after the core they are built on)
 
+from linea._compile import compile  # noqa: E402,A001
+
 __version__ = "0.1.0"
 
 float = float32  # noqa: A001 - PyTorch's aliases
@@ -37,5 +39,5 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "get_default_dtype", "save", "load",
     "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
-    "bool", "float", "double", "half", "long", "nn", "optim", "utils",
+    "bool", "float", "double", "half", "long", "nn", "optim", "utils", "compile",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 
+from linea._backend import owner
+
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward"]
 
 # A one-element list so every module reads the same flag without a function call.
@@ -21,25 +23,29 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Context manager and decorator that sets grad mode and restores it after."""
+    """Context manager and decorator that sets grad mode and restores it after.
+
+    Like PyTorch's, an instance remembers one previous mode: use a fresh instance
+    per ``with`` (``with linea.no_grad():``), which is also what makes it cheap.
+    """
 
     mode = True
-
-    def __init__(self) -> None:
-        self._previous: list[bool] = []
+    _previous = True
 
     def __enter__(self):
-        self._previous.append(GRAD_ENABLED[0])
+        self._previous = GRAD_ENABLED[0]
         GRAD_ENABLED[0] = self.mode
         return self
 
     def __exit__(self, *exc_info) -> None:
-        GRAD_ENABLED[0] = self._previous.pop()
+        GRAD_ENABLED[0] = self._previous
 
     def __call__(self, function):
+        mode_class = self.__class__
+
         @functools.wraps(function)
         def with_grad_mode(*args, **kwargs):
-            with self.__class__():
+            with mode_class():
                 return function(*args, **kwargs)
 
         return with_grad_mode
@@ -61,16 +67,15 @@ class set_grad_enabled(_GradMode):
     """Set grad mode to ``mode``; usable as a call, a context manager or a decorator."""
 
     def __init__(self, mode: bool) -> None:
-        super().__init__()
         self.mode = bool(mode)
-        self._previous.append(GRAD_ENABLED[0])
+        self._previous = GRAD_ENABLED[0]
         GRAD_ENABLED[0] = self.mode
 
     def __enter__(self):
         return self
 
     def __call__(self, function):
-        GRAD_ENABLED[0] = self._previous.pop()
+        GRAD_ENABLED[0] = self._previous
         mode = self.mode
 
         @functools.wraps(function)
@@ -133,9 +138,9 @@ def _topological_order(root: Node) -> list[Node]:
 def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
     """Walk the graph from ``root_tensor`` in reverse, accumulating into ``.grad``."""
     root = root_tensor.grad_fn
-    # A leaf's .grad takes the array itself when nothing else can hold it:
-    # fresh (not a view) and not already handed to another tensor.
-    handed_out = {id(root_grad)}
+    # A leaf's .grad takes the array itself when nothing else can hold its memory:
+    # writeable, and its owner (itself, or the array it views) not handed out already.
+    handed_out = {id(owner(root_grad))}
     if root is None:  # a leaf that requires grad: its gradient is the seed
         _accumulate_leaf(root_tensor, root_grad, handed_out)
         return
@@ -177,9 +182,11 @@ def _accumulate_leaf(tensor, grad, handed_out: set) -> None:
     if tensor.grad is None:
         from linea._tensor import Tensor
 
-        if grad.base is not None or id(grad) in handed_out or not grad.flags.writeable:
+        memory = id(owner(grad))
+        if memory in handed_out or not grad.flags.writeable:
             grad = grad.copy()
-        handed_out.add(id(grad))
+            memory = id(grad)
+        handed_out.add(memory)
         tensor.grad = Tensor._make(grad)
     else:
         tensor.grad._data = tensor.grad._data + grad

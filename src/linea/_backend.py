@@ -11,12 +11,37 @@ import numpy as np
 xp = np
 ndarray = np.ndarray
 
-__all__ = ["xp", "ndarray", "new_bit_generator", "set_num_threads", "get_num_threads"]
+__all__ = ["xp", "ndarray", "new_bit_generator", "set_num_threads", "get_num_threads", "outer",
+           "owner"]
 
 
 def new_bit_generator(seed: int | None = None) -> np.random.Generator:
     """A fresh PCG64 random generator (never NumPy's global one)."""
     return np.random.Generator(np.random.PCG64(seed))
+
+
+def outer(a, b):
+    """a ⊗ b as a column-major (len(a), len(b)) array.
+
+    A rank-1 product is what a weight gradient is at batch size 1. NumPy's
+    broadcasting multiply and its matmul with an inner size of 1 both miss BLAS
+    (85 µs and 380 µs for 512 × 512 on the reference machine); BLAS ``ger`` into
+    a zeroed buffer takes 30 µs.
+    """
+    if a.dtype == b.dtype and a.dtype in (np.float32, np.float64) and a.size and b.size:
+        from scipy.linalg import blas
+
+        ger = blas.sger if a.dtype == np.float32 else blas.dger
+        buffer = np.zeros((a.size, b.size), a.dtype, order="F")
+        return ger(1.0, a, b, a=buffer, overwrite_a=1)
+    return np.asfortranarray(np.multiply.outer(a, b))
+
+
+def owner(array):
+    """The array that owns ``array``'s memory (itself unless it is a view)."""
+    while array.base is not None and isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
 
 
 _thread_limiter = None

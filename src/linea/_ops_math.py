@@ -13,6 +13,7 @@ from linea._errors import ShapeError
 from linea._tensor import Tensor
 
 _make = Tensor._make
+_maximum = xp.maximum
 _FLOAT32 = xp.dtype(xp.float32)
 
 
@@ -222,8 +223,11 @@ def sigmoid(a: Tensor) -> Tensor:
 
 def relu(a: Tensor) -> Tensor:
     x = a._data
-    out = xp.maximum(x, 0)
-    return _unary("Relu", a, out, lambda grad: grad * (x > 0))
+    result = _make(_maximum(x, 0))
+    if a._requires_grad and GRAD_ENABLED[0]:  # the closure only when recording
+        result._requires_grad = True
+        result.grad_fn = Node("Relu", (a,), lambda grad: (grad * (x > 0),))
+    return result
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name

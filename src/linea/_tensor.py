@@ -188,7 +188,9 @@ class Tensor:
                     f"backward(gradient=...) got a gradient of shape {seed.shape} for a tensor "
                     f"of shape {self.shape}; they must match"
                 )
-            seed = seed.astype(self._data.dtype, copy=True)
+            # No copy: run_backward never writes into the seed, and a leaf handed
+            # the caller's array gets its own copy (its owner is marked handed out).
+            seed = seed.astype(self._data.dtype, copy=False)
         run_backward(self, seed, bool(retain_graph))
 
     def detach(self) -> "Tensor":

@@ -1,4 +1,4 @@
-"""The ``linea`` command: ``linea demo | inspect | convert``.
+"""The ``linea`` command: ``linea demo | bench | inspect | convert``.
 
 Exit codes: 0 success, 1 a failure while running (one line on stderr), 2 bad arguments.
 """
@@ -27,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="where to save the trained model (default linea-demo.safetensors)")
     demo.add_argument("--plot", metavar="FILE.png", help="draw the loss and accuracy curves")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
+
+    bench = commands.add_parser("bench", help="time linea against PyTorch, ONNX Runtime, NumPy, scikit-learn",
+                                add_help=False)
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
 
     inspect = commands.add_parser("inspect", help="list the layers, shapes and parameters of a file")
     inspect.add_argument("file", help="a .safetensors, .pt/.pth, .weights.h5/.keras or .onnx file")
@@ -101,6 +105,11 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # the benchmark parses its own options
+        from linea._bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = _parser().parse_args(argv)
     handlers = {"demo": _demo, "inspect": _inspect, "convert": _convert}
     with warnings.catch_warnings():

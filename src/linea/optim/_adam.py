@@ -42,20 +42,28 @@ class Adam(Optimizer):
                 grad = grad + weight_decay * param
         exp_avg = state_array(state, "exp_avg", param)
         exp_avg_sq = state_array(state, "exp_avg_sq", param)
-        exp_avg += (1 - beta1) * (grad - exp_avg)  # PyTorch's lerp for weights below 0.5
+        # One scratch array for every temporary: the arithmetic, in PyTorch's order, is
+        # unchanged; the step's peak memory drops by several parameter-sized arrays.
+        scratch = xp.subtract(grad, exp_avg)
+        scratch *= 1 - beta1
+        exp_avg += scratch  # PyTorch's lerp for weights below 0.5: m + w·(g − m)
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        xp.multiply(grad, 1 - beta2, out=scratch)
+        scratch *= grad
+        exp_avg_sq += scratch
         step_size = lr / (1 - beta1 ** step)
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
         if group["amsgrad"]:
             max_exp_avg_sq = state_array(state, "max_exp_avg_sq", param)
             xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-            denom = xp.sqrt(max_exp_avg_sq)
+            xp.sqrt(max_exp_avg_sq, out=scratch)
         else:
-            denom = xp.sqrt(exp_avg_sq)
-        denom /= bias_correction2_sqrt
-        denom += eps
-        param += -step_size * (exp_avg / denom)
+            xp.sqrt(exp_avg_sq, out=scratch)
+        scratch /= bias_correction2_sqrt
+        scratch += eps
+        xp.divide(exp_avg, scratch, out=scratch)
+        scratch *= -step_size
+        param += scratch
 
 
 class AdamW(Adam):

@@ -37,7 +37,9 @@ def _tensor(input, function: str) -> Tensor:
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
-    return _relu(_tensor(input, "relu"))
+    if not isinstance(input, Tensor):
+        raise TypeError(f"relu() expects a linea.Tensor, got {type(input).__name__}")
+    return _relu(input)
 
 
 def tanh(input: Tensor) -> Tensor:

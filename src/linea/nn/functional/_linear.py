@@ -11,13 +11,18 @@ from __future__ import annotations
 import math
 
 from linea._autograd import GRAD_ENABLED, Node
-from linea._backend import xp
+from linea._backend import outer, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 
 __all__ = ["linear", "dense"]
 
 _make = Tensor._make
+_matmul = xp.matmul
+
+
+def _name(kernel_layout: bool) -> str:
+    return "dense()" if kernel_layout else "linear()"
 
 
 def as_float_input(input, weight: Tensor, function: str) -> Tensor:
@@ -72,41 +77,54 @@ def dense(input, kernel: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> Tensor:
     """The one fused affine node behind ``linear`` (weight (out, in)) and ``dense`` (kernel (in, out))."""
-    function = "dense()" if kernel_layout else "linear()"
-    input = as_float_input(input, weight, function)
-    x, w = input._data, weight._data
+    w = weight._data
+    # Fast path: a plain tensor of the weight's very dtype needs no conversion or dtype check.
+    if input.__class__ is Tensor and input._data.dtype is w.dtype:
+        x = input._data
+    else:
+        input = as_float_input(input, weight, "dense()" if kernel_layout else "linear()")
+        x = input._data
     if w.ndim != 2:
         expected = "(in, units)" if kernel_layout else "(out_features, in_features)"
-        raise ShapeError(f"{function} expects a 2-D weight {expected}, got {w.shape}")
-    in_features, out_features = (w.shape if kernel_layout else w.shape[::-1])
-    if x.ndim == 0 or x.shape[-1] != in_features:
+        raise ShapeError(f"{_name(kernel_layout)} expects a 2-D weight {expected}, got {w.shape}")
+    if kernel_layout:
+        in_features, out_features = w.shape
+        w_in_out = w
+    else:
+        out_features, in_features = w.shape
+        w_in_out = w.T  # (in, out): contiguous for Linear's column-major weights
+    x_shape = x.shape
+    if not x_shape or x_shape[-1] != in_features:
         raise ShapeError(
-            f"{function} got an input of shape {tuple(x.shape)} but the weight "
+            f"{_name(kernel_layout)} got an input of shape {tuple(x_shape)} but the weight "
             f"{tuple(w.shape)} expects in_features={in_features} in the last "
             f"dimension; give an input of shape (..., {in_features})"
         )
     b = None
     if bias is not None:
         b = bias._data
-        if b.shape != (out_features,):
-            raise ShapeError(f"{function} expects a bias of shape ({out_features},), got {b.shape}")
-    # (in, out) operand of the product: the kernel itself, or the weight's transposed view.
-    w_in_out = w if kernel_layout else w.T
-    lead = x.shape[:-1]
+        if b.ndim != 1 or b.shape[0] != out_features:
+            raise ShapeError(f"{_name(kernel_layout)} expects a bias of shape ({out_features},), "
+                             f"got {b.shape}")
     if x.ndim == 2:
         x2 = x
+        out = _matmul(x2, w_in_out)
+        if b is not None:
+            out += b
     else:  # flatten leading dims: one GEMM instead of one per batch entry
+        lead = x_shape[:-1]
         x2 = x.reshape((math.prod(lead), in_features))
-    out = xp.matmul(x2, w_in_out)
-    if b is not None:
-        out += b
-    if x.ndim != 2:
+        out = _matmul(x2, w_in_out)
+        if b is not None:
+            out += b
         out = out.reshape(lead + (out_features,))
     result = _make(out)
+    if not GRAD_ENABLED[0]:
+        return result
     needs_x = input._requires_grad
     needs_w = weight._requires_grad
     needs_b = bias is not None and bias._requires_grad
-    if (needs_x or needs_w or needs_b) and GRAD_ENABLED[0]:
+    if needs_x or needs_w or needs_b:
 
         def backward(grad):
             g2 = grad if grad.ndim == 2 else grad.reshape((x2.shape[0], out_features))
@@ -116,12 +134,13 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
                 if x.ndim != 2:
                     grad_x = grad_x.reshape(x.shape)
             if needs_w:
-                # gᵀx is (out, in); its transpose xᵀg is the kernel's (in, out).
-                left, right = (x2.T, g2) if kernel_layout else (g2.T, x2)
+                # xᵀg is the kernel's (in, out); its transpose, a free view, is the weight's
+                # (out, in) — column-major, like the weight Linear stores.
                 if x2.shape[0] == 1:  # NumPy's matmul with inner size 1 skips BLAS
-                    grad_w = left * right
+                    grad_in_out = outer(g2[0], x2[0]).T
                 else:
-                    grad_w = xp.matmul(left, right)
+                    grad_in_out = xp.matmul(x2.T, g2)
+                grad_w = grad_in_out if kernel_layout else grad_in_out.T
             if needs_b:
                 grad_b = g2.sum(axis=0)
             return grad_x, grad_w, grad_b

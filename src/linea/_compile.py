@@ -1,0 +1,253 @@
+"""``linea.compile(model)``: replay a model's inference forward as a flat plan.
+
+At the first call for each input shape and dtype, the model is planned: each
+Linear (or Dense) becomes one matmul into a preallocated buffer, with the bias
+and a following activation applied in place on that buffer — no temporaries —
+and the buffers are reused from call to call. Weights are read live at every
+call, so training the model after compiling it is seen. Each call returns a
+fresh array. Steps compute exactly what the eager ops compute, in the same
+order, so outputs are identical to the eager model's. Anything the planner
+does not know runs eagerly, after a one-line warning.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+from linea._autograd import no_grad
+from linea._backend import xp
+from linea._dtype import from_numpy_dtype
+from linea._tensor import Tensor
+from linea.keras import activations as keras_activations
+from linea.keras import layers as keras_layers
+from linea.keras._sequential import Sequential as KerasSequential
+from linea.nn import functional as F
+from linea.nn import modules as nn
+
+__all__ = ["compile", "CompiledModel"]
+
+_make = Tensor._make
+
+
+class _CannotPlan(Exception):
+    pass
+
+
+def _inplace_activation(name: str):
+    """(name, in-place function) for an activation, bit-identical to the eager op, or None."""
+    if name == "relu":
+        return name, lambda buffer: xp.maximum(buffer, 0, out=buffer)
+    if name == "tanh":
+        return name, lambda buffer: xp.tanh(buffer, out=buffer)
+    if name == "linear":
+        return name, None
+    return None
+
+
+def _eager_activation(function):
+    """(name, function) for activations without an in-place form: the eager op, on a tensor."""
+    def apply(buffer):
+        result = function(Tensor._make(buffer))._data
+        buffer[...] = result
+        return buffer
+    return "eager", apply
+
+
+def _module_activation(module):
+    if isinstance(module, nn.ReLU):
+        return "relu", None
+    if isinstance(module, nn.Tanh):
+        return "tanh", None
+    if isinstance(module, (nn.Identity, nn.Dropout)):
+        return "linear", None
+    known = (nn.Sigmoid, nn.GELU, nn.SiLU, nn.LeakyReLU, nn.Softmax, nn.LogSoftmax, nn.Softplus)
+    if isinstance(module, known):
+        return None, module
+    raise _CannotPlan(type(module).__name__)
+
+
+def _flatten(model) -> list:
+    """The model as a flat list of leaf layers (nested Sequentials opened)."""
+    if isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward:
+        return [leaf for module in model for leaf in _flatten(module)]
+    if isinstance(model, KerasSequential):
+        return [leaf for layer in model.layers for leaf in _flatten(layer)]
+    return [model]
+
+
+class _LinearStep:
+    """out ← x Wᵀ (or x K); out += b; activation in place — into a reused buffer."""
+
+    def __init__(self, layer, kernel_layout: bool) -> None:
+        self.layer, self.kernel_layout = layer, kernel_layout
+        self.activation = None  # (name, in-place function) once folded
+        self.fresh_output = False
+        self.run = None
+
+    def plan(self, shape, dtype):
+        layer, kernel_layout = self.layer, self.kernel_layout
+        weight = layer.kernel if kernel_layout else layer.weight
+        in_features = weight.shape[0] if kernel_layout else weight.shape[1]
+        out_features = weight.shape[1] if kernel_layout else weight.shape[0]
+        if shape[-1] != in_features or weight._data.dtype != dtype:
+            raise _CannotPlan(f"input {shape} / {dtype} does not fit {type(layer).__name__}")
+        rows = math.prod(shape[:-1])
+        buffer = None if self.fresh_output else xp.empty((rows, out_features), dtype)
+        out_shape = tuple(shape[:-1]) + (out_features,)
+        self.run = _linear_closure(layer, kernel_layout, buffer, rows, out_shape, self.activation)
+        return out_shape
+
+
+def _linear_closure(layer, kernel_layout, buffer, rows, out_shape, activation):
+    """One planned Linear/Dense step, with everything it needs bound as locals.
+
+    ``buffer`` None means "return a fresh array" (the last step: no copy needed).
+    """
+    matmul, maximum, tanh = xp.matmul, xp.maximum, xp.tanh
+    name, function = activation if activation is not None else ("linear", None)
+    flat = len(out_shape) == 2
+    seen = [None, None]  # the weight array last read, and its (in, out) view
+
+    def step(x):
+        if not flat:
+            x = x.reshape(rows, -1)
+        data = layer.kernel._data if kernel_layout else layer.weight._data  # live weights
+        if data is not seen[0]:
+            seen[0], seen[1] = data, (data if kernel_layout else data.T)
+        out = matmul(x, seen[1]) if buffer is None else matmul(x, seen[1], out=buffer)
+        bias = layer.bias
+        if bias is not None:
+            out += bias._data
+        if name == "relu":
+            maximum(out, 0, out=out)
+        elif name == "tanh":
+            tanh(out, out=out)
+        elif function is not None:
+            function(out)
+        return out if flat else out.reshape(out_shape)
+
+    return step
+
+
+class _EagerStep:
+    """A layer run through its eager forward (activations without an in-place form, norms)."""
+
+    def __init__(self, function) -> None:
+        self.function = function
+        self.run = lambda x: function(Tensor._make(x))._data
+
+    def plan(self, shape, dtype):
+        probe = self.function(Tensor._make(xp.zeros(shape, dtype)))
+        return tuple(probe.shape)
+
+
+class CompiledModel:
+    """A callable that runs ``model`` for inference through per-shape plans."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self._plans: dict = {}
+        self._last = (None, None, None)
+        self._fallback = None
+        try:
+            self._layers = _flatten(model)
+            for layer in self._layers:  # reject unknown layers now, not at the first call
+                self._step_for(layer)
+        except _CannotPlan as reason:
+            self._fallback = str(reason)
+            warnings.warn(f"linea.compile: cannot plan {reason}; running the model eagerly",
+                          stacklevel=3)
+
+    def _step_for(self, layer):
+        if isinstance(layer, nn.Linear):
+            return _LinearStep(layer, kernel_layout=False)
+        if isinstance(layer, keras_layers.Dense):
+            step = _LinearStep(layer, kernel_layout=True)
+            name = keras_activations.serialize(layer.activation)
+            step.activation = _inplace_activation(name) or _eager_activation(layer.activation)
+            return step
+        if isinstance(layer, (keras_layers.Activation,)):
+            name = keras_activations.serialize(layer.activation)
+            return ("activation", _inplace_activation(name) or _eager_activation(layer.activation))
+        if isinstance(layer, keras_layers.Dropout):
+            return ("activation", _inplace_activation("linear"))
+        if isinstance(layer, (nn.LayerNorm, nn.Flatten, keras_layers.LayerNormalization,
+                              keras_layers.Flatten)):
+            return _EagerStep(lambda t, layer=layer: layer(t))
+        name, module = _module_activation(layer)
+        if name is not None:
+            return ("activation", _inplace_activation(name))
+        return ("activation", _eager_activation(module))
+
+    def _plan(self, shape, dtype):
+        steps, current = [], tuple(shape)
+        previous_shape = current
+        for layer in self._layers:
+            step = self._step_for(layer)
+            if isinstance(step, tuple):  # an activation: fold it into the step before
+                previous = steps[-1] if steps else None
+                if isinstance(previous, _LinearStep) and previous.activation is None:
+                    previous.activation = step[1]
+                    current = previous.plan(previous_shape, dtype)
+                else:
+                    name, function = step[1]
+                    if function is None:
+                        continue
+                    eager = _EagerStep(lambda t, f=function: Tensor._make(f(t._data.copy())))
+                    current = eager.plan(current, dtype)
+                    steps.append(eager)
+                continue
+            previous_shape = current
+            current = step.plan(current, dtype)
+            steps.append(step)
+        if steps and isinstance(steps[-1], _LinearStep):  # the last step returns a fresh array
+            steps[-1].fresh_output = True
+            steps[-1].plan(previous_shape, dtype)
+        else:
+            steps.append(_EagerStep(lambda t: Tensor._make(t._data.copy())))
+        return tuple(step.run for step in steps)
+
+    def __call__(self, input):
+        if self._fallback is not None:
+            with no_grad():
+                return self.model(input)
+        x = input._data if input.__class__ is Tensor else getattr(input, "_data", None)
+        if x is None:
+            x = xp.asarray(input)
+        last_shape, last_dtype, steps = self._last
+        if x.shape != last_shape or x.dtype is not last_dtype:
+            if x.dtype != self._dtype():  # raw data of another dtype: convert, as the layers do
+                x = x.astype(self._dtype())
+            steps = self._steps_for(x.shape, x.dtype)
+            if steps is None:
+                with no_grad():
+                    return self.model(input)
+            self._last = (x.shape, x.dtype, steps)
+        for run in steps:
+            x = run(x)
+        return _make(x)  # the last step wrote a fresh array; the other buffers are reused
+
+    def _steps_for(self, shape, dtype):
+        key = (shape, dtype)
+        steps = self._plans.get(key)
+        if steps is None:
+            try:
+                steps = self._plans[key] = self._plan(shape, dtype)
+            except _CannotPlan as reason:
+                warnings.warn(f"linea.compile: cannot plan {reason}; running the model eagerly",
+                              stacklevel=3)
+                self._fallback = str(reason)
+        return steps
+
+    def _dtype(self):
+        for parameter in self.model.parameters():
+            return parameter._data.dtype
+        return xp.dtype(xp.float32)
+
+    def __repr__(self) -> str:
+        return f"CompiledModel({self.model!r}, plans={len(self._plans)})"
+
+
+def compile(model) -> CompiledModel:  # noqa: A001 - linea.compile mirrors torch.compile
+    """A callable that runs ``model``'s inference forward as a flat, preallocated plan."""
+    return CompiledModel(model)
