@@ -1,0 +1,109 @@
+"""linea.compile: the planned forward equals the eager one to the bit, for every plannable model."""
+import warnings
+
+import numpy as np
+import pytest
+
+import linea
+from linea import nn
+from linea import keras as lk
+
+R = np.random.default_rng(71)
+
+
+def eager(model, x):
+    with linea.no_grad():
+        return model(x).numpy()
+
+
+MODELS = {
+    "relu-mlp": lambda: nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)),
+    "tanh-no-bias": lambda: nn.Sequential(nn.Linear(6, 8, bias=False), nn.Tanh(), nn.Linear(8, 3)),
+    "other-activations": lambda: nn.Sequential(nn.Linear(6, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.GELU(),
+                                               nn.Linear(8, 8), nn.LeakyReLU(0.1), nn.Linear(8, 4),
+                                               nn.Softmax(dim=-1)),
+    "norm-dropout-identity": lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Dropout(0.5), nn.LayerNorm(8),
+                                                   nn.Identity(), nn.Linear(8, 2)),
+    "nested": lambda: nn.Sequential(nn.Sequential(nn.Linear(6, 8), nn.ReLU()), nn.Linear(8, 2)),
+    "activation-first": lambda: nn.Sequential(nn.Tanh(), nn.Linear(6, 2), nn.ReLU()),
+    "flatten": lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("shape", [(1, 6), (33, 6), (2, 5, 6)], ids=str)
+def test_compiled_equals_eager_bitwise(name, shape):
+    model = MODELS[name]().eval()
+    if name == "flatten" and len(shape) != 2:
+        shape = (4, 2, 3)
+    compiled = linea.compile(model)
+    x = linea.tensor(R.standard_normal(shape).astype(np.float32))
+    for _ in range(2):  # the second call replays the stored plan
+        assert np.array_equal(compiled(x).numpy(), eager(model, x))
+
+
+def test_keras_models_compile():
+    model = lk.Sequential([lk.Input(shape=(5,)), lk.layers.Dense(8, activation="relu"),
+                           lk.layers.Dense(8, activation="gelu"), lk.layers.Dropout(0.2),
+                           lk.layers.Dense(3, activation="softmax")])
+    compiled = linea.compile(model)
+    x = R.standard_normal((4, 5)).astype(np.float32)
+    assert np.array_equal(compiled(x).numpy(), model.predict(x, verbose=0))
+
+
+def test_float64_and_raw_inputs():
+    model = MODELS["relu-mlp"]().double().eval()
+    compiled = linea.compile(model)
+    x = R.standard_normal((3, 6))
+    assert compiled(x).dtype == linea.float64
+    assert np.array_equal(compiled(x).numpy(), eager(model, linea.tensor(x)))
+    assert np.array_equal(compiled(x.tolist()).numpy(), eager(model, linea.tensor(x)))
+
+
+def test_each_call_returns_a_fresh_array_and_plans_per_shape():
+    model = MODELS["relu-mlp"]().eval()
+    compiled = linea.compile(model)
+    x = linea.randn(2, 6)
+    first, second = compiled(x), compiled(x)
+    assert not np.shares_memory(first.numpy(), second.numpy())
+    compiled(linea.randn(5, 6))
+    assert len(compiled._plans) == 2
+    assert not first.requires_grad
+
+
+def test_weights_are_read_live():
+    model = MODELS["relu-mlp"]().eval()
+    compiled = linea.compile(model)
+    x = linea.randn(3, 6)
+    compiled(x)
+    with linea.no_grad():
+        model[0].weight.mul_(-2.0)
+        model[2].bias.fill_(0.5)
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+    model[0].weight.data = linea.randn(16, 6)  # a new array altogether
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+
+
+def test_unplannable_models_fall_back_with_one_warning():
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(x) * 2
+
+    model = nn.Sequential(Custom())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = linea.compile(model)
+    assert len(caught) == 1 and "cannot plan Custom" in str(caught[0].message)
+    x = linea.randn(3, 4)
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+
+
+def test_wrong_input_width_falls_back_to_eager_errors():
+    compiled = linea.compile(MODELS["relu-mlp"]().eval())
+    with pytest.warns(UserWarning, match="cannot plan"):
+        with pytest.raises(linea.ShapeError):
+            compiled(linea.randn(2, 7))
