@@ -228,3 +228,20 @@ class TestLosses:
         zero = linea.tensor([0.0], requires_grad=True)
         F.binary_cross_entropy_with_logits(zero, linea.tensor([1.0])).backward()
         assert zero.grad.item() == -0.5  # sigmoid(0) - 1, exactly
+
+
+@pytest.mark.parametrize("ignore", [-100, 1])
+def test_fused_cross_entropy_equals_the_composed_path(ignore):
+    logits = R.standard_normal((9, 5))
+    target = np.array([0, 1, 4, 2, 1, 3, 0, 1, 2])
+    fused_in = linea.tensor(logits, requires_grad=True)
+    fused = F.cross_entropy(fused_in, linea.tensor(target), ignore_index=ignore)
+    fused.backward()
+    composed_in = linea.tensor(logits, requires_grad=True)
+    log_probs = F.log_softmax(composed_in, 1)
+    composed = F.nll_loss(log_probs, linea.tensor(target), ignore_index=ignore)
+    composed.backward()
+    assert fused.grad_fn.name == "CrossEntropy" and composed.grad_fn.name != "CrossEntropy"
+    assert_close(fused, composed.numpy())
+    assert_close(fused_in.grad, composed_in.grad.numpy())
+    gradcheck(lambda x: F.cross_entropy(x, linea.tensor(target), ignore_index=ignore), logits)
