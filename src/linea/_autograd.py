@@ -176,6 +176,17 @@ def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
                 pending[key] = input_grad if previous is None else previous + input_grad
 
 
+def zero_grads(tensors, set_to_none: bool = True) -> None:
+    """Clear ``.grad`` of every tensor: to None (PyTorch's default) or to zeros in place."""
+    for tensor in tensors:
+        if tensor.grad is None:
+            continue
+        if set_to_none:
+            tensor.grad = None
+        else:
+            tensor.grad._data[...] = 0
+
+
 def _accumulate_leaf(tensor, grad, handed_out: set) -> None:
     if grad.dtype != tensor._data.dtype:
         grad = grad.astype(tensor._data.dtype)

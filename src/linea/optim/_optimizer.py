@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from linea._autograd import enable_grad
+from linea._autograd import enable_grad, zero_grads
 from linea._backend import xp
 from linea._errors import StateDictError
 from linea._tensor import Tensor
@@ -63,14 +63,7 @@ class Optimizer:
             raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for parameter in group["params"]:
-                if parameter.grad is None:
-                    continue
-                if set_to_none:
-                    parameter.grad = None
-                else:
-                    parameter.grad._data[...] = 0
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns closure()'s loss if given."""

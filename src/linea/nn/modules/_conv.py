@@ -1,14 +1,11 @@
 """Conv2d: a 2-D convolution computed on Linear's matmul path (im2col)."""
 from __future__ import annotations
 
-import math
-
 from linea._backend import xp
 from linea._tensor import Tensor
 from linea.nn import functional as F
-from linea.nn import init
 from linea.nn.functional._conv import _pair
-from linea.nn.modules._linear import _check_size, _factory_dtype
+from linea.nn.modules._linear import _check_size, _factory_dtype, reset_affine_parameters
 from linea.nn.modules._module import Module
 from linea.nn.modules._parameter import Parameter
 
@@ -70,12 +67,7 @@ class Conv2d(Module):
 
     def reset_parameters(self, generator=None) -> None:
         """U(±1/√fan_in) for weight (PyTorch's kaiming_uniform_(a=√5)) and bias."""
-        if self.weight.numel():
-            init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight.shape)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound, generator=generator)
+        reset_affine_parameters(self.weight, self.bias, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,

@@ -36,6 +36,18 @@ def column_major_weight(out_features: int, in_features: int, dtype):
     return xp.empty((in_features, out_features), dtype).T
 
 
+def reset_affine_parameters(weight, bias, generator=None) -> None:
+    """PyTorch's default for Linear and Conv: U(±1/√fan_in) for the weight and the bias."""
+    # PyTorch writes the weight's draw as kaiming_uniform_(a=√5); with gain √(2/(1+5))
+    # that bound is √3·gain/√fan_in = 1/√fan_in. We call it the same way on purpose.
+    if weight.numel():
+        init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if bias is not None:
+        fan_in = init._calculate_fan_in_and_fan_out(weight.shape)[0] if weight.ndim > 1 else 0
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        init.uniform_(bias, -bound, bound, generator=generator)
+
+
 def _factory_dtype(device, dtype):
     if device is not None and str(device) != "cpu":
         raise ValueError(f"device {device!r} is not available: linea runs on 'cpu' only for now")
@@ -83,14 +95,7 @@ class Linear(Module):
 
     def reset_parameters(self, generator=None) -> None:
         """Draw fresh weights: U(±1/√fan_in) for both weight and bias, as PyTorch does."""
-        # PyTorch writes the weight's draw as kaiming_uniform_(a=√5); with gain √(2/(1+5))
-        # that bound is √3·gain/√fan_in = 1/√fan_in. We call it the same way on purpose.
-        if self.weight.numel():
-            init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound, generator=generator)
+        reset_affine_parameters(self.weight, self.bias, generator)
 
     def forward(self, input) -> Tensor:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 
 from linea import _dtype
+from linea._autograd import zero_grads
 from linea._backend import xp
 from linea._errors import StateDictError
 from linea._tensor import Tensor
@@ -217,13 +218,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for parameter in self.parameters():
-            if parameter.grad is None:
-                continue
-            if set_to_none:
-                parameter.grad = None
-            else:
-                parameter.grad._data[...] = 0
+        zero_grads(self.parameters(), set_to_none)
 
     # ---- dtype ------------------------------------------------------------
     def to(self, *args, dtype=None, device=None) -> "Module":
