@@ -4,7 +4,6 @@ Run: python examples/mlp_classifier.py [--fast]
 """
 import argparse
 
-import numpy as np
 
 import linea
 from linea import nn

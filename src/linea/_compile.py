@@ -16,12 +16,10 @@ import warnings
 
 from linea._autograd import no_grad
 from linea._backend import xp
-from linea._dtype import from_numpy_dtype
 from linea._tensor import Tensor
 from linea.keras import activations as keras_activations
 from linea.keras import layers as keras_layers
 from linea.keras._sequential import Sequential as KerasSequential
-from linea.nn import functional as F
 from linea.nn import modules as nn
 
 __all__ = ["compile", "CompiledModel"]

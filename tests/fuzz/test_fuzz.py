@@ -17,7 +17,6 @@ import time
 import numpy as np
 import pytest
 
-import linea
 from linea import io, nn
 
 HERE = pathlib.Path(__file__).resolve().parent

@@ -1,6 +1,5 @@
 """linea.io: every format both ways, layout detection, sharded files, loading into models, the CLI."""
 import json
-import os
 import subprocess
 import sys
 

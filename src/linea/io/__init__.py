@@ -19,11 +19,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from linea._errors import FormatError
 from linea._tensor import Tensor
 from linea.io import _keras_files, _onnx, _safetensors, _torch
 from linea.io._formats import FORMATS, detect_format
-from linea.io._layout import LAYOUTS, natural_order, specs_from_state, state_from_specs
+from linea.io._layout import LAYOUTS, specs_from_state, state_from_specs
 from linea.io._spec import (LayerSpec, keras_from_spec, nn_from_spec, spec_from_keras,
                             spec_from_nn)
 from linea.keras._sequential import Sequential as KerasSequential

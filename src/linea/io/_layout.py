@@ -8,7 +8,6 @@ activations between layers, so building a model from one needs ``activation=``.
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 
 import numpy as np
@@ -172,9 +171,3 @@ def state_from_specs(specs, layout: str) -> "OrderedDict[str, np.ndarray]":
                 state[f"{layer}/beta"] = spec.bias
     return state
 
-
-def natural_order(state) -> "OrderedDict":
-    def key(item):
-        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", item[0])]
-
-    return OrderedDict(sorted(state.items(), key=key))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from linea._errors import ShapeError
-from linea._tensor import Tensor
 from linea.keras import losses as losses_module
 from linea.keras import optimizers as optimizers_module
 from linea.keras._summary import summary_text

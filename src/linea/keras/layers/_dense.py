@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from linea import _dtype
-from linea._backend import xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor
 from linea.keras import activations, constraints, initializers, regularizers
