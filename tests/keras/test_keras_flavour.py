@@ -307,3 +307,31 @@ class TestFilesAndConversion:
             convert.to_nn(lk.Sequential([layers.Dense(2)]))
         with pytest.raises(ValueError, match="no linea.nn module"):
             convert.to_nn(lk.Sequential([lk.Input(shape=(2,)), layers.Dense(2, activation="mish")]))
+
+
+def test_weights_files_with_external_links_are_refused(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as handle:
+        handle.create_dataset("secret", data=np.arange(4.0))
+    hostile = tmp_path / "hostile.weights.h5"
+    with h5py.File(hostile, "w") as handle:
+        variables = handle.create_group("layers").create_group("dense").create_group("vars")
+        variables["0"] = h5py.ExternalLink(str(other), "/secret")
+    with pytest.raises(linea.FormatError, match="link"):
+        linea.io.load_state_dict(hostile)
+    virtual = tmp_path / "virtual.weights.h5"
+    layout = h5py.VirtualLayout(shape=(4,), dtype="f8")
+    layout[:] = h5py.VirtualSource(str(other), "secret", shape=(4,))
+    with h5py.File(virtual, "w") as handle:
+        vars_group = handle.create_group("layers").create_group("dense").create_group("vars")
+        vars_group.create_virtual_dataset("0", layout)
+    with pytest.raises(linea.FormatError, match="other files"):
+        linea.io.load_state_dict(virtual)
+
+
+def test_dense_config_lists_activity_regularizer_only_when_set():
+    assert "activity_regularizer" not in layers.Dense(2).get_config()
+    config = layers.Dense(2, activity_regularizer="l2").get_config()
+    assert config["activity_regularizer"]["class_name"] == "L2"
+    assert layers.Dense.from_config(config).activity_regularizer.l2 == 0.01

@@ -254,3 +254,16 @@ def test_schedulers_match_torch(name):
         theirs_opt.step()
         ours.step()
         theirs.step()
+
+
+def test_a_torch_optimizer_state_loads_into_linea():
+    ours, theirs = twin_mlps(np.float32)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=0.01)
+    x = RNG.standard_normal((4, 6)).astype(np.float32)
+    theirs(torch.tensor(x)).sum().backward()
+    opt_theirs.step()
+    opt_ours = linea.optim.Adam(ours.parameters(), lr=0.5)
+    opt_ours.load_state_dict(opt_theirs.state_dict())
+    assert opt_ours.param_groups[0]["lr"] == 0.01
+    state = opt_ours.state[next(iter(ours.parameters()))]
+    assert isinstance(state["exp_avg"], linea.Tensor) and float(state["step"].item()) == 1.0

@@ -124,25 +124,39 @@ def read_weights_h5(data: bytes, source: str) -> dict:
         raise FormatError(f"{source}: not an HDF5 file (Keras .weights.h5 files are HDF5)")
     try:
         with h5py.File(io.BytesIO(data), "r") as handle:
-            layers = handle.get("layers")
+            def child(group, name, where):
+                # Hard links only: an external or soft link would make HDF5 open other files.
+                if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+                    raise FormatError(f"{source}: {where} is a link to elsewhere, which linea "
+                                      "does not follow")
+                return group[name]
+
+            if "layers" not in handle:
+                raise FormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")
+            layers = child(handle, "layers", "layers")
             if not isinstance(layers, h5py.Group):
                 raise FormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")
             result = {}
             for name in layers:
-                group = layers[name]
-                variables = group.get("vars") if isinstance(group, h5py.Group) else None
-                if not isinstance(variables, h5py.Group):
+                group = child(layers, name, f"layers/{name}")
+                if not isinstance(group, h5py.Group) or "vars" not in group:
                     result[name] = []
                     continue
+                variables = child(group, "vars", f"layers/{name}/vars")
+                if not isinstance(variables, h5py.Group):
+                    raise FormatError(f"{source}: layers/{name}/vars is not a group")
                 keys = sorted(variables, key=lambda k: int(k) if k.isdigit() else -1)
                 if any(not key.isdigit() for key in keys):
                     raise FormatError(f"{source}: layer {name!r} has a weight named {keys[0]!r}, "
                                       "expected 0, 1, …")
                 arrays = []
                 for key in keys:
-                    dataset = variables[key]
+                    dataset = child(variables, key, f"{name}/vars/{key}")
                     if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub":
                         raise FormatError(f"{source}: {name}/vars/{key} is not a numeric array")
+                    if dataset.is_virtual or dataset.external:
+                        raise FormatError(f"{source}: {name}/vars/{key} keeps its data in other "
+                                          "files, which linea does not read")
                     if dataset.size * dataset.dtype.itemsize > len(data):
                         raise FormatError(
                             f"{source}: {name}/vars/{key} declares {dataset.shape} of "

@@ -137,6 +137,8 @@ class Optimizer:
             restored = {}
             for key, value in values.items():
                 array = getattr(value, "_data", value)
+                if type(array).__module__.startswith("torch") and hasattr(array, "detach"):
+                    array = array.detach().cpu().numpy()  # a PyTorch optimizer's state
                 if isinstance(array, xp.ndarray):
                     if key != "step" and array.dtype.kind == "f":
                         if array.shape != parameter.shape:
