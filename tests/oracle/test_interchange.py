@@ -169,3 +169,18 @@ def test_cli_converts_a_keras_mlp_for_torch(tmp_path):
     model = torch_mlp()
     model.load_state_dict(load_file(str(tmp_path / "mlp.safetensors")), strict=True)
     close(model(torch.from_numpy(X)).detach().numpy(), theirs.predict(X, verbose=0))
+
+
+def test_keras_image_mlp_with_flatten_round_trips(tmp_path):
+    theirs = keras.Sequential([keras.Input(shape=(8, 8)), keras.layers.Flatten(),
+                               keras.layers.Dense(16, activation="relu"), keras.layers.Dropout(0.2),
+                               keras.layers.Dense(10, activation="softmax")])
+    theirs.save(str(tmp_path / "img.keras"))
+    images = R.standard_normal((4, 8, 8)).astype(np.float32)
+    expected = theirs.predict(images, verbose=0)
+    ours = io.load_model(tmp_path / "img.keras")
+    close(run(ours, images), expected)
+    close(io.load_model(tmp_path / "img.keras", flavour="keras").predict(images, verbose=0), expected)
+    io.save_model(ours, tmp_path / "img.onnx")
+    session = ort.InferenceSession(str(tmp_path / "img.onnx"), providers=["CPUExecutionProvider"])
+    close(session.run(None, {"input": images.reshape(4, -1)})[0], expected)

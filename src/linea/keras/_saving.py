@@ -277,11 +277,11 @@ def _expected_shapes(config: dict, source: str) -> list:
     entries = config.get("config", {}).get("layers", [])
     if not isinstance(entries, list) or len(entries) > 10_000:
         raise FormatError(f"{source}: the model config's layer list is malformed")
-    width = None
+    shape = None  # the per-sample shape flowing through the layers (no batch axis)
     build = config.get("config", {}).get("build_input_shape") or \
         config.get("build_config", {}).get("input_shape")
-    if isinstance(build, list) and build and isinstance(build[-1], int):
-        width = build[-1]
+    if isinstance(build, list) and len(build) >= 2:
+        shape = list(build[1:])
     shapes = []
 
     def integer(value, what):
@@ -289,36 +289,43 @@ def _expected_shapes(config: dict, source: str) -> list:
             raise FormatError(f"{source}: {what} is {value!r}, not a positive integer")
         return value
 
+    def known(what):
+        if shape is None:
+            raise FormatError(f"{source}: the input shape of a {what} layer is unknown")
+        return [integer(size, f"an input size of {what}") for size in shape]
+
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
             raise FormatError(f"{source}: a layer entry of the model config is malformed")
         kind, layer_config = entry.get("class_name"), entry["config"]
+        layer_build = entry.get("build_config", {}).get("input_shape")
+        if shape is None and isinstance(layer_build, list) and len(layer_build) >= 2:
+            shape = list(layer_build[1:])
         if kind == "InputLayer":
-            shape = layer_config.get("batch_shape") or layer_config.get("batch_input_shape")
-            if not isinstance(shape, list) or not shape:
+            batch_shape = layer_config.get("batch_shape") or layer_config.get("batch_input_shape")
+            if not isinstance(batch_shape, list) or len(batch_shape) < 2:
                 raise FormatError(f"{source}: InputLayer has no batch_shape")
-            width = integer(shape[-1], "the input width")
+            shape = list(batch_shape[1:])
         elif kind == "Dense":
             units = integer(layer_config.get("units"), "Dense units")
-            layer_build = entry.get("build_config", {}).get("input_shape")
-            if width is None and isinstance(layer_build, list) and layer_build:
-                width = integer(layer_build[-1], "the input width")
-            if width is None:
-                raise FormatError(f"{source}: the input width of Dense layer is unknown")
+            width = known("Dense")[-1]
             shapes.append([(width, units)] + ([(units,)] if layer_config.get("use_bias", True) else []))
-            width = units
+            shape = shape[:-1] + [units]
         elif kind == "LayerNormalization":
-            if width is None:
-                raise FormatError(f"{source}: the width of a LayerNormalization is unknown")
+            width = known("LayerNormalization")[-1]
             count = int(bool(layer_config.get("scale", True))) + int(bool(layer_config.get("center", True)))
             shapes.append([(width,)] * count)
         elif kind == "Flatten":
-            raise FormatError(f"{source}: Flatten inside a saved MLP is not supported by linea's reader")
+            total = 1
+            for size in known("Flatten"):
+                total *= size
+            shape = [integer(total, "the flattened size")]
+            shapes.append([])
         elif kind in ("Activation", "Dropout"):
             shapes.append([])
         else:
             raise FormatError(f"{source}: layer type {kind!r} is not supported by linea (it reads "
-                              "Dense, Activation, Dropout, LayerNormalization and InputLayer)")
+                              "Dense, Activation, Dropout, Flatten, LayerNormalization and InputLayer)")
     return shapes
 
 
