@@ -335,3 +335,12 @@ def test_dense_config_lists_activity_regularizer_only_when_set():
     config = layers.Dense(2, activity_regularizer="l2").get_config()
     assert config["activity_regularizer"]["class_name"] == "L2"
     assert layers.Dense.from_config(config).activity_regularizer.l2 == 0.01
+
+
+def test_missing_monitored_metric_warns_like_keras():
+    model = small_model()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.warns(UserWarning, match="val_loss"):
+        history = model.fit(*classification_data(), epochs=2, verbose=0,
+                            callbacks=[callbacks.EarlyStopping()])
+    assert len(history.history["loss"]) == 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LambdaCallback"]
 
@@ -73,9 +74,11 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
-        if current is None:
-            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which is not among the "
-                           f"logs {sorted(logs or {})}; pass validation data or monitor another key")
+        if current is None:  # Keras warns and carries on
+            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(sorted(logs or {}))}",
+                          stacklevel=2)
+            return
         if epoch < self.start_from_epoch:
             return
         self.wait += 1
@@ -124,7 +127,11 @@ class ModelCheckpoint(Callback):
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
             current = logs.get(self.monitor)
-            if current is None or not self._better(current, self.best, 0.0):
+            if current is None:
+                warnings.warn(f"Can save best model only with {self.monitor} available, skipping.",
+                              stacklevel=2)
+                return
+            if not self._better(current, self.best, 0.0):
                 return
             if self.verbose:
                 print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
