@@ -355,7 +355,7 @@ def memory_linea(params: dict) -> dict:
     x = linea.from_numpy(np.random.default_rng(4).standard_normal((batch, n_in)).astype(np.float32))
     baseline = rss_kib()
     supported = reset_peak()
-    loss = model(x).square().mean() if hasattr(linea.Tensor, "square") else (model(x) ** 2).mean()
+    loss = (model(x) ** 2).mean()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
