@@ -100,11 +100,28 @@ def _linear_closure(layer, kernel_layout, buffer, rows, out_shape, activation):
     """One planned Linear/Dense step, with everything it needs bound as locals.
 
     ``buffer`` None means "return a fresh array" (the last step: no copy needed).
+    The common case — a 2-D input, ReLU or nothing after — gets a closure with
+    no per-call branches: at batch 1 the glue is most of the cost.
     """
     matmul, maximum, tanh = xp.matmul, xp.maximum, xp.tanh
     name, function = activation if activation is not None else ("linear", None)
     flat = len(out_shape) == 2
     seen = [None, None]  # the weight array last read, and its (in, out) view
+
+    if flat and not kernel_layout and name in ("relu", "linear") and layer.bias is not None:
+        relu = name == "relu"
+
+        def fast_step(x):
+            data = layer.weight._data  # live weights
+            if data is not seen[0]:
+                seen[0], seen[1] = data, data.T
+            out = matmul(x, seen[1]) if buffer is None else matmul(x, seen[1], out=buffer)
+            out += layer.bias._data
+            if relu:
+                maximum(out, 0, out=out)
+            return out
+
+        return fast_step
 
     def step(x):
         if not flat:
