@@ -61,7 +61,7 @@ def _flops(shape, backward: bool) -> float:
 def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress=print,
                   rounds: int | None = None) -> dict:
     budget = 0.05 if quick else 0.4
-    base = {"threads": threads, "budget": budget, "rounds": rounds or (1 if quick else 2)}
+    base = {"threads": threads, "budget": budget, "rounds": rounds or (1 if quick else 3)}
     sections = set(sections or ("environment", "linear", "mlp", "train", "memory"))
     results: dict = {"threads": threads, "quick": quick}
     if "environment" in sections:
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads for every competitor")
     parser.add_argument("--quick", action="store_true", help="short timings, two Linear shapes")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--rounds", type=int, help="fresh processes per case, best kept (default 2)")
+    parser.add_argument("--rounds", type=int, help="fresh processes per case, best kept (default 3)")
     parser.add_argument("--only", nargs="+", choices=("environment", "linear", "mlp", "train", "memory"),
                         help="run only these sections")
     args = parser.parse_args(argv)
