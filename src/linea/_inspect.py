@@ -38,8 +38,8 @@ def inspect_rows(path, format=None, layout=None) -> tuple[list[dict], str]:
                              "shapes": f"scale {spec.weight.shape}", "dtype": str(spec.weight.dtype),
                              "params": spec.parameter_count})
             else:
-                label = spec.activation if spec.kind == "activation" else spec.kind
-                rows.append({"layer": spec.name or str(index), "type": label, "convention": "",
+                label = f"activation: {spec.activation}" if spec.kind == "activation" else spec.kind
+                rows.append({"layer": spec.name or "", "type": label, "convention": "",
                              "shapes": "", "dtype": "", "params": 0})
         return rows, kind
     state = io.load_state_dict(path, kind)
