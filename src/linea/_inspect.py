@@ -26,7 +26,8 @@ def inspect_rows(path, format=None, layout=None) -> tuple[list[dict], str]:
         rows = []
         for index, spec in enumerate(specs):
             if spec.kind == "linear":
-                shapes = f"weight {spec.weight.shape[::-1] if convention == 'keras' else spec.weight.shape}"
+                shapes = (f"kernel {spec.weight.shape[::-1]}" if convention == "keras"
+                          else f"weight {spec.weight.shape}")
                 if spec.bias is not None:
                     shapes += f", bias {spec.bias.shape}"
                 rows.append({"layer": spec.name or str(index), "type": "Dense" if convention == "keras" else "Linear",
