@@ -10,7 +10,7 @@ import numbers
 from linea import _dtype
 from linea._backend import xp
 from linea._random import draw_normal, draw_uniform, numpy_generator
-from linea._tensor import Tensor
+from linea._tensor import Tensor, check_device
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand",
            "randn", "randint", "randperm", "arange", "linspace", "eye", "zeros_like",
@@ -57,13 +57,13 @@ def as_array(data, dtype=None):
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (numbers, nested lists, arrays, tensors)."""
-    _check_device(device)
+    check_device(device)
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array or tensor when it can."""
-    _check_device(device)
+    check_device(device)
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
         return data
     if isinstance(data, xp.ndarray):
@@ -79,11 +79,6 @@ def from_numpy(array) -> Tensor:
     if array.dtype == object or array.dtype.kind not in "biufc":
         raise TypeError(f"from_numpy cannot take an array of dtype {array.dtype}")
     return Tensor._make(array)
-
-
-def _check_device(device) -> None:
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"device {device!r} is not available: linea runs on 'cpu' only for now")
 
 
 def _size(size, function: str) -> tuple:
@@ -109,22 +104,22 @@ def _new(array, requires_grad: bool) -> Tensor:
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    _check_device(device)
+    check_device(device)
     return _new(xp.zeros(_size(size, "zeros"), _float_dtype(dtype)), requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    _check_device(device)
+    check_device(device)
     return _new(xp.ones(_size(size, "ones"), _float_dtype(dtype)), requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    _check_device(device)
+    check_device(device)
     return _new(xp.empty(_size(size, "empty"), _float_dtype(dtype)), requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    _check_device(device)
+    check_device(device)
     if dtype is None:
         dtype = as_array(fill_value.item() if isinstance(fill_value, Tensor) else fill_value).dtype
     else:
@@ -135,21 +130,21 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Samples of U[0, 1)."""
-    _check_device(device)
+    check_device(device)
     array = draw_uniform(_size(size, "rand"), _float_dtype(dtype), 0.0, 1.0, generator)
     return _new(array, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Samples of N(0, 1)."""
-    _check_device(device)
+    check_device(device)
     array = draw_normal(_size(size, "randn"), _float_dtype(dtype), 0.0, 1.0, generator)
     return _new(array, requires_grad)
 
 
 def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None) -> Tensor:
     """Integers drawn uniformly from [low, high) (``randint(high, size)`` also works)."""
-    _check_device(device)
+    check_device(device)
     if high is None:
         raise TypeError("randint needs high (randint(low, high, size) or randint(high, size=...))")
     if isinstance(high, (tuple, list)):
@@ -161,7 +156,7 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
 
 def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     """A random permutation of 0 … n-1."""
-    _check_device(device)
+    check_device(device)
     numpy_dtype = xp.int64 if dtype is None else _dtype.as_dtype(dtype).numpy
     return Tensor._make(numpy_generator(generator).permutation(int(n)).astype(numpy_dtype))
 
@@ -169,7 +164,7 @@ def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
 def arange(start, end=None, step=1, *, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``; ints give int64."""
-    _check_device(device)
+    check_device(device)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -184,13 +179,13 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
 
 def linspace(start, end, steps: int, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
-    _check_device(device)
+    check_device(device)
     return _new(xp.linspace(start, end, int(steps)).astype(_float_dtype(dtype)), requires_grad)
 
 
 def eye(n: int, m: int | None = None, *, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
-    _check_device(device)
+    check_device(device)
     return _new(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 

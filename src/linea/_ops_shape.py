@@ -5,7 +5,7 @@ from linea import _dtype
 from linea._autograd import GRAD_ENABLED, Node
 from linea._backend import xp
 from linea._errors import ShapeError
-from linea._tensor import Tensor
+from linea._tensor import Tensor, check_device, is_device_argument
 
 _make = Tensor._make
 
@@ -182,13 +182,11 @@ def to(tensor: Tensor, args, dtype, device, copy: bool) -> Tensor:
     for arg in args:
         if isinstance(arg, Tensor):
             dtype = arg.dtype
-        elif type(arg).__name__ == "device" or (
-                isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "mps", "meta")):
+        elif is_device_argument(arg):
             device = arg
         else:
             dtype = arg
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"device {device!r} is not available: linea runs on 'cpu' only for now")
+    check_device(device)
     result = tensor if dtype is None else cast(tensor, dtype)
     return clone(result) if copy and result is tensor else result
 

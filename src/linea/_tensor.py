@@ -12,7 +12,7 @@ from linea._autograd import GRAD_ENABLED, run_backward
 from linea._backend import xp
 from linea._errors import DTypeError, ShapeError
 
-__all__ = ["Tensor", "device"]
+__all__ = ["Tensor", "device", "check_device", "is_device_argument", "host_array"]
 
 _ndarray = xp.ndarray
 
@@ -45,6 +45,32 @@ class device:
 
 
 _CPU = device("cpu")
+
+
+def check_device(where) -> None:
+    """Raise unless ``where`` is None or the CPU (the only device linea has for now)."""
+    if where is not None:
+        device(str(where))
+
+
+def is_device_argument(value) -> bool:
+    """True for what ``.to(...)`` reads as a device: a device, or "cpu"/"cuda:0"/…."""
+    return type(value).__name__ == "device" or (
+        isinstance(value, str) and value.split(":")[0] in ("cpu", "cuda", "mps", "meta"))
+
+
+def host_array(value):
+    """The host array behind a linea tensor, a NumPy array or a (CPU) torch tensor; else None.
+
+    Lets state dicts from PyTorch be loaded without linea importing torch.
+    """
+    if isinstance(value, Tensor):
+        return value._data
+    if isinstance(value, xp.ndarray):
+        return value
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return None
 
 
 class Tensor:

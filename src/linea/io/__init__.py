@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from linea._tensor import Tensor
+from linea._tensor import host_array
 from linea.io import _keras_files, _onnx, _safetensors, _torch
 from linea.io._formats import FORMATS, detect_format
 from linea.io._layout import LAYOUTS, specs_from_state, state_from_specs
@@ -33,11 +33,8 @@ __all__ = ["load_state_dict", "save_state_dict", "load_model", "save_model", "re
 
 
 def _host(value) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value._data
-    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+    array = host_array(value)
+    return np.asarray(value) if array is None else array
 
 
 def load_state_dict(path, format: str | None = None) -> "OrderedDict[str, np.ndarray]":

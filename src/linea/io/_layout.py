@@ -14,6 +14,7 @@ import numpy as np
 
 from linea._errors import FormatError
 from linea.io._spec import ACTIVATION_NAMES, LayerSpec
+from linea.keras._naming import unique_in_order
 
 __all__ = ["specs_from_state", "state_from_specs", "LAYOUTS"]
 
@@ -151,21 +152,14 @@ def state_from_specs(specs, layout: str) -> "OrderedDict[str, np.ndarray]":
                 if spec.bias is not None:
                     state[f"{index}.bias"] = spec.bias
         return state
-    used: dict[str, int] = {}
-
-    def name(base: str) -> str:
-        count = used.get(base, -1) + 1
-        used[base] = count
-        return base if count == 0 else f"{base}_{count}"
-
-    for spec in specs:
+    weighted = [spec for spec in specs if spec.kind in ("linear", "layernorm")]
+    names = unique_in_order("dense" if s.kind == "linear" else "layer_normalization" for s in weighted)
+    for spec, layer in zip(weighted, names):
         if spec.kind == "linear":
-            layer = name("dense")
             state[f"{layer}/kernel"] = spec.weight.T.copy()
             if spec.bias is not None:
                 state[f"{layer}/bias"] = spec.bias
-        elif spec.kind == "layernorm":
-            layer = name("layer_normalization")
+        else:
             state[f"{layer}/gamma"] = spec.weight
             if spec.bias is not None:
                 state[f"{layer}/beta"] = spec.bias

@@ -10,6 +10,17 @@ def snake_case(class_name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", class_name).lower()
 
 
+def unique_in_order(bases) -> list[str]:
+    """Keras's paths inside one model: "dense", "dense_1", … each base numbered in order."""
+    used: dict[str, int] = {}
+    names = []
+    for base in bases:
+        count = used.get(base, -1) + 1
+        used[base] = count
+        names.append(base if count == 0 else f"{base}_{count}")
+    return names
+
+
 def unique_name(class_name: str) -> str:
     base = snake_case(class_name)
     count = _COUNTS.get(base, 0)

@@ -40,19 +40,9 @@ def weight_paths(model) -> list[str]:
     (Keras keys the file by class-derived names, not by layer names, so a model
     rebuilt in another session, with other layer names, still finds its weights.)
     """
-    from linea.keras._naming import snake_case
+    from linea.keras._naming import snake_case, unique_in_order
 
-    used: dict[str, int] = {}
-    paths = []
-    for layer in model.layers:
-        base = snake_case(type(layer).__name__)
-        if base in used:
-            used[base] += 1
-            paths.append(f"{base}_{used[base]}")
-        else:
-            used[base] = 0
-            paths.append(base)
-    return paths
+    return unique_in_order(snake_case(type(layer).__name__) for layer in model.layers)
 
 
 # ---- writing ---------------------------------------------------------------------------

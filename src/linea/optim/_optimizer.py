@@ -10,7 +10,7 @@ import copy
 from linea._autograd import enable_grad, zero_grads
 from linea._backend import xp
 from linea._errors import StateDictError
-from linea._tensor import Tensor
+from linea._tensor import Tensor, host_array
 
 __all__ = ["Optimizer"]
 
@@ -136,10 +136,8 @@ class Optimizer:
                 raise StateDictError(f"state for parameter index {index} has no parameter")
             restored = {}
             for key, value in values.items():
-                array = getattr(value, "_data", value)
-                if type(array).__module__.startswith("torch") and hasattr(array, "detach"):
-                    array = array.detach().cpu().numpy()  # a PyTorch optimizer's state
-                if isinstance(array, xp.ndarray):
+                array = host_array(value)  # linea, NumPy, or a PyTorch optimizer's tensors
+                if array is not None:
                     if key != "step" and array.dtype.kind == "f":
                         if array.shape != parameter.shape:
                             raise StateDictError(

@@ -7,7 +7,7 @@ import numbers
 from linea import _dtype
 from linea._backend import xp
 from linea._errors import DTypeError, ShapeError
-from linea._tensor import Tensor
+from linea._tensor import Tensor, check_device
 from linea.nn.functional._linear import _affine
 from linea.nn import init
 from linea.nn.modules._lazy import last_dimension
@@ -49,8 +49,7 @@ def reset_affine_parameters(weight, bias, generator=None) -> None:
 
 
 def _factory_dtype(device, dtype):
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"device {device!r} is not available: linea runs on 'cpu' only for now")
+    check_device(device)
     target = _dtype.float32 if dtype is None else _dtype.as_dtype(dtype)
     if not target.is_floating_point:
         raise TypeError(f"a layer's dtype must be a floating point dtype, got {target}")

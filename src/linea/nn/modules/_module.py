@@ -13,7 +13,7 @@ from linea import _dtype
 from linea._autograd import zero_grads
 from linea._backend import xp
 from linea._errors import StateDictError
-from linea._tensor import Tensor
+from linea._tensor import Tensor, check_device, host_array, is_device_argument
 from linea.nn.modules._parameter import Parameter, UninitializedParameter
 
 __all__ = ["Module", "IncompatibleKeys"]
@@ -224,13 +224,11 @@ class Module:
     def to(self, *args, dtype=None, device=None) -> "Module":
         """Convert floating parameters and buffers to ``dtype`` in place; returns self."""
         for arg in args:
-            if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "mps", "meta") or \
-                    type(arg).__name__ == "device":
+            if is_device_argument(arg):
                 device = arg
             else:
                 dtype = arg
-        if device is not None and str(device) != "cpu":
-            raise ValueError(f"device {device!r} is not available: linea runs on 'cpu' only for now")
+        check_device(device)
         if dtype is None:
             return self
         target = _dtype.as_dtype(dtype)
@@ -362,13 +360,7 @@ class Module:
 
 
 def _host_array(value):
-    """A NumPy array for a state-dict value (linea, torch or NumPy), or None."""
-    if isinstance(value, Tensor):
-        return value._data
-    if isinstance(value, xp.ndarray):
-        return value
-    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
+    """A NumPy array for a state-dict value (linea, torch, NumPy or a number), or None."""
     if isinstance(value, (int, float)):
         return xp.asarray(value)
-    return None
+    return host_array(value)
