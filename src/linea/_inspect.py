@@ -1,19 +1,23 @@
 """``linea inspect`` and ``linea convert``: what a weights file holds, and moving it across.
 
 Convert reads the input into the neutral layer list, writes the other
-framework's file, reads that file back, and runs both models on the same random
-inputs: the printed maximum difference is the proof the move was right.
+framework's file, and checks it against the *source file's* outputs, computed by
+the source's own framework where one is installed (onnxruntime, Keras, PyTorch);
+the closing line names who computed both sides and every assumption the user
+supplied. The written file replaces the target only when both agree.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from linea import io
-from linea.io._layout import _group_layout, _groups
+from linea.io._runners import run_independently
+from linea.io._layout import _group_layout, _groups, ordered_groups
 
-__all__ = ["inspect_rows", "format_table", "convert_file"]
+__all__ = ["inspect_rows", "format_table", "convert_file", "ConvertReport"]
 
 
 def inspect_rows(path, format=None, layout=None) -> tuple[list[dict], str]:
@@ -45,7 +49,7 @@ def inspect_rows(path, format=None, layout=None) -> tuple[list[dict], str]:
         return rows, kind
     state = io.load_state_dict(path, kind)
     rows = []
-    for prefix, leaves in _groups(state).items():
+    for prefix, leaves in ordered_groups(state).items():
         convention = _group_layout(prefix, leaves) or (layout or "unknown (square: see --from)")
         matrix = next((a for a in leaves.values() if a.ndim == 2), None)
         if matrix is not None:
@@ -85,41 +89,155 @@ def _run(specs, x):
         return model(x).numpy()
 
 
+@dataclass
+class ConvertReport:
+    """What ``convert_file`` wrote and how it checked it."""
+    description: str
+    difference: float
+    samples: int
+    reference: str        # who computed the source's outputs: "onnxruntime", "Keras", "PyTorch" or "linea"
+    candidate: str        # who computed the written file's outputs
+    assumptions: list = field(default_factory=list)
+
+    @property
+    def independent(self) -> bool:
+        return self.reference != "linea"
+
+    def verdict(self) -> str:
+        against = (f"verified against {self.reference} on the source file" if self.independent else
+                   "not verified against the source: no independent runner for the source file "
+                   "is installed, so linea's reading of it")
+        line = (f"{against} (written file run by {self.candidate}): max |difference| = "
+                f"{self.difference:.3g} over {self.samples} inputs")
+        if self.assumptions:
+            line += "; assumed: " + "; ".join(self.assumptions)
+        return line
+
+
+def _input_shape(source, kind, specs, samples: int) -> tuple:
+    if kind == "onnx":
+        import onnx
+
+        from linea.io._onnx_read import _declared_shape
+
+        model = onnx.load(os.fspath(source), load_external_data=False)
+        declared = _declared_shape(model.graph.input[0]) if model.graph.input else None
+        if declared:
+            shape = [samples if i == 0 and d is None else d for i, d in enumerate(declared)]
+            if None not in shape:
+                return tuple(shape)
+    if kind == "keras" and os.fspath(source).endswith(".keras"):
+        from linea.io._keras_files import read_model
+
+        declared = read_model(source)._input_shape
+        if declared and all(d is not None for d in declared[1:]):
+            return (samples, *declared[1:])
+    first = next((s for s in specs if s.kind in ("linear", "layernorm")), None)
+    if first is None or any(s.kind == "flatten" for s in specs[:specs.index(first)]):
+        raise ValueError(f"{os.fspath(source)}: cannot tell the shape of the model's input to "
+                         "check the conversion")
+    return (samples, first.weight.shape[1]) if first.kind == "linear" else (samples, *first.weight.shape)
+
+
+def _default_layout(source, source_kind, target_kind, from_layout):
+    if target_kind == "keras":
+        return "keras"
+    if target_kind in ("torch", "onnx"):
+        return "torch"
+    came_from = from_layout or ("keras" if source_kind == "keras" else "torch")
+    if source_kind in ("safetensors", "torch"):
+        state = io.load_state_dict(source, source_kind)
+        named = {_group_layout(p, leaves) for p, leaves in _groups(state).items()} - {None}
+        came_from = named.pop() if len(named) == 1 else came_from
+    return "torch" if came_from == "keras" else "keras"
+
+
+def _assumptions(specs, activation, layers, from_layout) -> list[str]:
+    notes = []
+    if layers is not None:
+        notes.append("architecture given by --layers " +
+                     (layers if isinstance(layers, str) else ",".join(layers)))
+    if activation is not None:
+        notes.append(f"activation between linear layers given by --activation {activation}")
+    if from_layout is not None:
+        notes.append(f"weight layout given by --from {from_layout}")
+    for spec in specs:
+        if spec.kind == "layernorm" and spec.extra.get("eps_assumed"):
+            notes.append(f"LayerNorm {spec.name} eps = {spec.eps:g} (the framework's default; "
+                         "the file does not record it)")
+    return notes
+
+
 def convert_file(source, target, from_layout=None, to_layout=None, activation=None,
-                 samples: int = 64, seed: int = 0) -> tuple[str, float]:
-    """Write ``target`` from ``source``; returns (description, max |difference|)."""
-    specs = io.read_specs(source, activation=activation, layout=from_layout)
-    source_kind = io.detect_format(source)
-    target_kind = io.detect_format(target)
-    if to_layout is None:  # the other framework's layout by default
-        if target_kind == "keras":
-            to_layout = "keras"
-        elif target_kind in ("torch", "onnx"):
-            to_layout = "torch"
-        else:
-            came_from = from_layout or ("keras" if source_kind == "keras" else "torch")
-            state = io.load_state_dict(source) if source_kind in ("safetensors", "torch") else None
-            if state is not None:
-                named = {_group_layout(p, leaves) for p, leaves in _groups(state).items()} - {None}
-                came_from = named.pop() if len(named) == 1 else came_from
-            to_layout = "torch" if came_from == "keras" else "keras"
-    io.write_specs(specs, target, target_kind, layout=to_layout)
-    written = io.read_specs(target, target_kind, activation=activation or "linear", layout=to_layout)
-    if target_kind in ("safetensors", "torch") or (target_kind == "keras" and not os.fspath(target).endswith(".keras")):
-        # A bare state dict holds no activations: rebuild it with the source's layer list.
-        weights = iter([s for s in written if s.kind in ("linear", "layernorm")])
-        rebuilt = []
-        for spec in specs:
-            if spec.kind in ("linear", "layernorm"):
-                copy = next(weights)
-                copy.eps, copy.name = spec.eps, spec.name
-                rebuilt.append(copy)
-            else:
-                rebuilt.append(spec)
-        written = rebuilt
+                 samples: int = 64, seed: int = 0, *, layers=None, source_format=None,
+                 target_format=None) -> ConvertReport:
+    """Write ``target`` from ``source`` and check it against the source file's own semantics.
+
+    The written file replaces ``target`` only once its outputs agree with the
+    source's (to 1e-4); otherwise nothing is written and the report says by how much.
+    """
+    source_kind = io.detect_format(source, source_format)
+    target_kind = io.detect_format(target, target_format)
+    weights_only = not io._architecture_file(source_kind, os.fspath(source))
+    stored = io.read_stored(source, source_kind) if weights_only else None
+    specs = io.read_specs(source, source_kind, activation=activation, layout=from_layout,
+                          layers=layers)
+    to_layout = to_layout or _default_layout(source, source_kind, target_kind, from_layout)
+    x = np.random.default_rng(seed).standard_normal(
+        _input_shape(source, source_kind, specs, samples)).astype(_dtype_of(specs))
+    reference = run_independently(source, source_kind, x, specs,
+                                  stored.weightless if stored is not None else ())
+    expected, reference_by = reference if reference is not None else (_run(specs, x), "linea")
+    target_path = os.fspath(target)
+    folder, name = os.path.split(os.path.abspath(target_path))
+    temporary = os.path.join(folder, f".linea-convert-{os.getpid()}-{name}")
+    try:
+        io.write_specs(specs, temporary, target_kind, layout=to_layout)
+        written = _written_specs(temporary, target_kind, specs, to_layout)
+        candidate = run_independently(temporary, target_kind, x, written)
+        got, candidate_by = candidate if candidate is not None else (_run(written, x), "linea")
+        difference = float(np.max(np.abs(np.asarray(got, np.float64) - expected))) \
+            if np.shape(got) == np.shape(expected) else float("inf")
+        if difference <= 1e-4:
+            os.replace(temporary, target_path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    count = sum(1 for s in specs if s.kind == "linear")
+    return ConvertReport(f"{target_kind} ({to_layout} layout), {count} linear layer(s)", difference,
+                         samples, reference_by, candidate_by,
+                         _assumptions(specs, activation, layers, from_layout))
+
+
+def _dtype_of(specs):
     first = next(s for s in specs if s.kind in ("linear", "layernorm"))
-    width = first.weight.shape[1] if first.kind == "linear" else first.weight.shape[0]
-    x = np.random.default_rng(seed).standard_normal((samples, width)).astype(first.weight.dtype)
-    difference = float(np.max(np.abs(_run(specs, x) - _run(written, x))))
-    layers = sum(1 for s in specs if s.kind == "linear")
-    return f"{target_kind} ({to_layout} layout), {layers} linear layer(s)", difference
+    return first.weight.dtype
+
+
+def _written_specs(path, kind, specs, layout):
+    if io._architecture_file(kind, path):
+        return io.read_specs(path, kind)
+    # A bare state dict holds no architecture: the source's layer list gives it.
+    written = io.read_specs(path, kind, layout=layout, layers=_as_layers(specs))
+    kept = [s for s in specs if not (s.kind == "activation" and s.activation == "linear")]
+    rebuilt = []
+    for copy, spec in zip(written, kept):
+        if spec.kind in ("linear", "layernorm"):
+            copy.eps = spec.eps
+            rebuilt.append(copy)
+        else:  # activations keep their parameters (a leaky_relu slope, a softplus threshold)
+            rebuilt.append(spec)
+    return rebuilt
+
+
+def _as_layers(specs) -> list:
+    names = []
+    for spec in specs:
+        if spec.kind == "activation":
+            if spec.activation != "linear":
+                names.append(spec.activation)
+        elif spec.kind == "layernorm":
+            names.append(f"layernorm(eps={spec.eps!r})")
+        else:
+            names.append(spec.kind)
+    return names

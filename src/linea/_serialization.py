@@ -136,7 +136,8 @@ def check_safetensors_header(data: bytes, source: str) -> tuple[dict, int]:
                     isinstance(k, str) and isinstance(v, str) for k, v in entry.items()):
                 raise FormatError(f"{source}: __metadata__ must map strings to strings")
             continue
-        if not isinstance(entry, dict) or entry.get("dtype") not in DTYPE_SIZES:
+        if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str) or \
+                entry["dtype"] not in DTYPE_SIZES:
             raise FormatError(f"{source}: tensor {name!r} has no known dtype")
         shape, offsets = entry.get("shape"), entry.get("data_offsets")
         if not isinstance(shape, list) or not all(
@@ -197,7 +198,13 @@ def read_safetensors(path) -> tuple[dict, dict]:
         recorded = None
     if isinstance(recorded, list) and sorted(map(str, recorded)) == sorted(names):
         names = [str(name) for name in recorded]
-    return {name: arrays[name] for name in names}, metadata
+    result = {name: arrays[name] for name in names}
+    # safetensors.torch.save_model stores tied tensors once and lists each dropped
+    # name in the metadata as {dropped: kept}; give the dropped names back.
+    for dropped, kept in metadata.items():
+        if dropped not in result and kept in arrays and dropped not in (_TREE_KEY, _KEYS_KEY, "format"):
+            result[dropped] = arrays[kept]
+    return result, metadata
 
 
 def _decode(node, arrays: dict, source: str):

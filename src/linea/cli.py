@@ -10,6 +10,8 @@ import warnings
 
 from linea._errors import FormatError
 
+FORMATS = ("safetensors", "torch", "keras", "onnx")
+
 __all__ = ["main"]
 
 
@@ -17,7 +19,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="linea", description="linea: the linear layer of deep learning, on NumPy.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
     demo = commands.add_parser("demo", help="train an MLP of nn.Linear on the shipped digits")
     demo.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     demo.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
@@ -34,22 +35,41 @@ def _parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="list the layers, shapes and parameters of a file")
     inspect.add_argument("file", help="a .safetensors, .pt/.pth, .weights.h5/.keras or .onnx file")
-    inspect.add_argument("--format", choices=("safetensors", "torch", "keras", "onnx"),
+    inspect.add_argument("--format", choices=FORMATS, action=_Once,
                          help="the file's format, if its extension does not say")
-    inspect.add_argument("--from", dest="layout", choices=("torch", "keras"),
+    inspect.add_argument("--from", dest="layout", choices=("torch", "keras"), action=_Once,
                          help="the weight layout, where names do not say")
 
     convert = commands.add_parser(
-        "convert", help="write a model's weights for the other framework, verified by running both")
+        "convert", help="write a model's weights for the other framework, verified against the "
+                        "source file")
     convert.add_argument("input", help="the file to read")
     convert.add_argument("output", help="the file to write; its extension picks the format")
-    convert.add_argument("--from", dest="from_layout", choices=("torch", "keras"),
+    convert.add_argument("--format", dest="source_format", choices=FORMATS, action=_Once,
+                         help="the input's format, if its extension does not say")
+    convert.add_argument("--to-format", dest="target_format", choices=FORMATS, action=_Once,
+                         help="the output's format, if its extension does not say")
+    convert.add_argument("--from", dest="from_layout", choices=("torch", "keras"), action=_Once,
                          help="the input's layout, needed when its names do not say and layers are square")
-    convert.add_argument("--to", dest="to_layout", choices=("torch", "keras"),
+    convert.add_argument("--to", dest="to_layout", choices=("torch", "keras"), action=_Once,
                          help="the output's layout (default: the other framework's)")
-    convert.add_argument("--activation", help="the activation between layers of a bare state dict "
+    convert.add_argument("--activation", action=_Once,
+                         help="the one activation between the linear layers of a bare state dict "
                          "(relu, tanh, gelu, sigmoid, silu, …, or linear)")
+    convert.add_argument("--layers", action=_Once,
+                         help="the whole architecture of a bare state dict, comma-separated, e.g. "
+                         "linear,layernorm,relu,linear (activations, layernorm, dropout, flatten)")
     return parser
+
+
+class _Once(argparse.Action):
+    """A single-value option that refuses to be given twice (argparse's default is last-wins)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} was given twice ({getattr(namespace, self.dest)!r} and "
+                         f"{values!r}); give it once (for several activations use --layers)")
+        setattr(namespace, self.dest, values)
 
 
 def _demo(args) -> int:
@@ -81,14 +101,19 @@ def _inspect(args) -> int:
 def _convert(args) -> int:
     from linea._inspect import convert_file
 
-    description, difference = convert_file(args.input, args.output, args.from_layout,
-                                           args.to_layout, args.activation)
-    print(f"wrote {args.output}: {description}")
-    print(f"verified: both models on 64 random inputs, max |difference| = {difference:.3g}")
-    if not difference <= 1e-4:
-        print(f"linea convert: the written model differs from the input by {difference:.3g}",
+    if args.layers is not None and args.activation is not None:
+        print("linea convert: give --layers (the whole architecture) or --activation, not both",
               file=sys.stderr)
+        return 2
+    report = convert_file(args.input, args.output, args.from_layout, args.to_layout,
+                          args.activation, layers=args.layers, source_format=args.source_format,
+                          target_format=args.target_format)
+    if not report.difference <= 1e-4:
+        print(f"linea convert: nothing written: the converted model differs from the source by "
+              f"{report.difference:.3g} ({report.verdict()})", file=sys.stderr)
         return 1
+    print(f"wrote {args.output}: {report.description}")
+    print(report.verdict())
     return 0
 
 
@@ -110,7 +135,12 @@ def main(argv=None) -> int:
         from linea._bench import main as bench_main
 
         return bench_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if not argv:  # a bare `linea`: the usage line, as CLI conventions go
+        parser.print_usage(sys.stderr)
+        print("linea: choose a command (linea --help lists them)", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     handlers = {"demo": _demo, "inspect": _inspect, "convert": _convert}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one clear line on failure, no stray warnings

@@ -6,10 +6,12 @@ file and checks sizes before a parser allocates; nothing is unpickled except
 through PyTorch's restricted ``torch.load(weights_only=True)``.
 
 - ``load_state_dict(path)`` → {name: NumPy array}; ``save_state_dict(state, path)``.
-- ``load_model(path, flavour="torch"|"keras", activation=..., layout=...)`` builds a model:
-  ``.keras`` and ``.onnx`` files carry the architecture; a bare state dict is read as an
-  MLP whose layout is detected (``layout=`` settles square layers) and whose activations
-  must be given.
+- ``load_model(path, flavour="torch"|"keras", activation=..., layers=..., layout=...)``
+  builds a model: ``.keras`` and ``.onnx`` files carry the architecture; a bare state
+  dict is read as an MLP whose layout is detected (``layout=`` settles square layers)
+  and whose architecture must be given: ``activation=`` for a plain chain of linear
+  layers, ``layers=["linear", "layernorm", "relu", "linear"]`` for anything else. What
+  the file cannot settle is refused with a ``FormatError`` saying what to pass.
 - ``save_model(model, path, layout=...)`` writes either flavour to any format.
 """
 from __future__ import annotations
@@ -22,14 +24,14 @@ import numpy as np
 from linea._tensor import host_array
 from linea.io import _keras_files, _onnx, _safetensors, _torch
 from linea.io._formats import FORMATS, detect_format
-from linea.io._layout import LAYOUTS, specs_from_state, state_from_specs
+from linea.io._layout import LAYOUTS, StoredState, specs_from_state, state_from_specs
 from linea.io._spec import (LayerSpec, keras_from_spec, nn_from_spec, spec_from_keras,
                             spec_from_nn)
 from linea.keras._sequential import Sequential as KerasSequential
 from linea.nn.modules._module import Module
 
 __all__ = ["load_state_dict", "save_state_dict", "load_model", "save_model", "read_specs",
-           "write_specs", "specs_of", "detect_format", "FORMATS", "LAYOUTS", "LayerSpec"]
+           "write_specs", "specs_of", "layers_of", "read_stored", "detect_format", "FORMATS", "LAYOUTS", "LayerSpec"]
 
 
 def _host(value) -> np.ndarray:
@@ -39,14 +41,19 @@ def _host(value) -> np.ndarray:
 
 def load_state_dict(path, format: str | None = None) -> "OrderedDict[str, np.ndarray]":
     """{name: array} from any supported file; ONNX files give PyTorch-style keys."""
+    return read_stored(path, format).tensors
+
+
+def read_stored(path, format: str | None = None) -> StoredState:
+    """A file's tensors with what the file says of their order (see ``_layout``)."""
     kind = detect_format(path, format)
     if kind == "safetensors":
-        return _safetensors.read(path)
-    if kind == "torch":
-        return _torch.read(path)
+        return _safetensors.read_stored(path)
+    if kind == "torch":  # a pickled dict keeps the state dict's (module) order
+        return StoredState(_torch.read(path), ordered=True)
     if kind == "keras":
-        return _keras_files.read_state(path)
-    return state_from_specs(_onnx.read(path), "torch")
+        return _keras_files.read_stored(path)
+    return StoredState(state_from_specs(_onnx.read(path), "torch"), ordered=True)
 
 
 def _state_layout(state) -> str:
@@ -69,17 +76,22 @@ def save_state_dict(state, path, format: str | None = None, *, layout: str | Non
     write_specs(specs, path, kind)
 
 
+def _architecture_file(kind: str, source: str) -> bool:
+    return kind == "onnx" or (kind == "keras" and source.endswith(".keras"))
+
+
 def read_specs(path, format: str | None = None, *, activation: str | None = None,
-               layout: str | None = None) -> list[LayerSpec]:
-    """The neutral layer list of any file (architecture files need no ``activation``)."""
+               layout: str | None = None, layers=None) -> list[LayerSpec]:
+    """The neutral layer list of any file.
+
+    ``.keras`` and ``.onnx`` files record their architecture, which wins: ``activation``
+    and ``layers`` are read only for weights-only files.
+    """
     kind = detect_format(path, format)
     source = os.fspath(path)
-    if kind == "onnx":
-        return _onnx.read(path)
-    if kind == "keras" and source.endswith(".keras"):
-        return _keras_files.specs_of_model_file(path)
-    state = load_state_dict(path, kind)
-    return specs_from_state(state, activation, layout, source)
+    if _architecture_file(kind, source):
+        return _onnx.read(path) if kind == "onnx" else _keras_files.specs_of_model_file(path)
+    return specs_from_state(read_stored(path, kind), activation, layout, source, layers=layers)
 
 
 def write_specs(specs, path, format: str | None = None, *, layout: str | None = None,
@@ -101,32 +113,52 @@ def write_specs(specs, path, format: str | None = None, *, layout: str | None = 
 
 
 def load_model(path, format: str | None = None, *, flavour: str = "torch", model=None,
-               activation: str | None = None, layout: str | None = None):
+               activation: str | None = None, layout: str | None = None, layers=None):
     """A model from a file: into ``model`` if given, else built as ``flavour`` ("torch"/"keras").
 
-    Loading into an existing model checks everything first; a failure changes nothing.
+    ``layers`` (e.g. ``["linear", "layernorm", "relu", "linear"]``) or ``activation``
+    give the architecture a weights-only file does not record. Loading into an
+    existing model checks everything first; a failure changes nothing.
     """
     if model is not None:
-        if isinstance(model, KerasSequential):
-            specs = read_specs(path, format, activation=activation or "linear", layout=layout)
-            model.set_weights(list(state_from_specs(specs, "keras").values()))
-            return model
-        if isinstance(model, Module):
-            kind = detect_format(path, format)
+        kind = detect_format(path, format)
+        source = os.fspath(path)
+        if not isinstance(model, (KerasSequential, Module)):
+            raise TypeError(f"model must be a linea.nn.Module or linea.keras.Sequential, got "
+                            f"{type(model).__name__}")
+        if isinstance(model, Module) and kind != "onnx":
             state = load_state_dict(path, kind)
-            if _state_layout(state) == "keras" or kind == "onnx":
-                specs = specs_from_state(state, activation or "linear", layout, os.fspath(path))
-                state = state_from_specs(specs, "torch")
-            model.load_state_dict(state)
-            return model
-        raise TypeError(f"model must be a linea.nn.Module or linea.keras.Sequential, got "
-                        f"{type(model).__name__}")
-    specs = read_specs(path, format, activation=activation, layout=layout)
+            if _state_layout(state) == "torch":
+                model.load_state_dict(state)
+                return model
+        # The model itself gives the architecture the file may not record.
+        specs = read_specs(path, kind) if _architecture_file(kind, source) else specs_from_state(
+            read_stored(path, kind), None, layout, source, layers=layers or layers_of(model))
+        if isinstance(model, KerasSequential):
+            model.set_weights(list(state_from_specs(specs, "keras").values()))
+        else:
+            values = state_from_specs(specs, "torch").values()
+            model.load_state_dict(OrderedDict(zip(model.state_dict().keys(), values)))
+        return model
+    specs = read_specs(path, format, activation=activation, layout=layout, layers=layers)
     if flavour == "torch":
         return nn_from_spec(specs)
     if flavour == "keras":
         return keras_from_spec(specs)
     raise ValueError(f"flavour must be 'torch' or 'keras', got {flavour!r}")
+
+
+def layers_of(model) -> list[str]:
+    """A model's architecture as a ``layers=`` list (what a weights-only file leaves out)."""
+    names = []
+    for spec in specs_of(model):
+        if spec.kind in ("linear", "flatten", "dropout"):
+            names.append(spec.kind)
+        elif spec.kind == "layernorm":
+            names.append(f"layernorm(eps={spec.eps!r})")
+        elif spec.activation != "linear":
+            names.append(spec.activation)
+    return names
 
 
 def specs_of(model) -> list[LayerSpec]:

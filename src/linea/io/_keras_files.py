@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 from linea._errors import FormatError
 from linea.io._formats import read_bounded
+from linea.io._layout import StoredState
 from linea.io._spec import keras_from_spec, spec_from_keras
 from linea.keras._saving import read_keras_archive, read_weights_h5, weights_h5_bytes
 from linea._serialization import atomic_write
@@ -20,53 +21,35 @@ from linea._serialization import atomic_write
 _VARIABLE_NAMES = {"dense": ("kernel", "bias"), "layer_normalization": ("gamma", "beta")}
 
 
-def _natural_key(name: str):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
 def _layer_class(path: str) -> str:
     return re.sub(r"_\d+$", "", path)
 
 
-def _model_order(stored: dict) -> list[str]:
-    """Layer paths in model order.
+def stored_state(stored: dict, source: str, ordered: bool = False) -> StoredState:
+    """A ``StoredState`` of ``"dense/kernel"``-style keys from ``{layer path: [arrays]}``.
 
-    Groups come back in creation order from files linea wrote, alphabetically
-    from others. Dense layers are numbered in order; each norm layer goes after
-    the first Dense (in order) whose output size it matches and that has none yet.
+    Weightless groups are kept by name, so the reader can refuse what it cannot place.
     """
-    paths = [p for p in stored if stored[p]]
-    dense = sorted((p for p in paths if _layer_class(p) == "dense"), key=_natural_key)
-    norms = sorted((p for p in paths if _layer_class(p) != "dense"), key=_natural_key)
-    if [p for p in paths if _layer_class(p) == "dense"] == dense and not norms:
-        return dense
-    if paths == sorted(paths, key=_natural_key) or not dense:
-        ordered = list(dense)
-        for norm in norms:
-            size = stored[norm][0].shape[-1] if stored[norm][0].ndim else None
-            spot = next((i for i, d in enumerate(ordered)
-                         if _layer_class(d) == "dense" and stored[d][0].shape[-1] == size and
-                         (i + 1 == len(ordered) or _layer_class(ordered[i + 1]) == "dense")), None)
-            ordered.insert(len(ordered) if spot is None else spot + 1, norm)
-        return ordered
-    return paths  # creation order, as linea writes it
-
-
-def _named(stored: dict, source: str) -> "OrderedDict[str, object]":
-    state = OrderedDict()
-    for path in _model_order(stored):
-        arrays = stored[path]
+    state, weightless = OrderedDict(), []
+    for path, arrays in stored.items():
+        if not arrays:
+            weightless.append(path)
+            continue
         names = _VARIABLE_NAMES.get(_layer_class(path))
         if names is None or len(arrays) > len(names):
             raise FormatError(f"{source}: layer group {path!r} holds {len(arrays)} weights; linea "
                               "reads Dense and LayerNormalization layers")
+        if names[0] == "gamma" and len(arrays) == 1:
+            raise FormatError(f"{source}: layer {path!r} holds one weight, which is gamma "
+                              "(center=False) or beta (scale=False); a weights file does not say "
+                              "which: read the .keras file, which records the layer's config")
         for name, array in zip(names, arrays):
             state[f"{path}/{name}"] = array
-    return state
+    return StoredState(state, ordered=ordered, weightless=weightless, records_weightless=True)
 
 
-def read_state(path) -> "OrderedDict[str, object]":
-    """{"dense/kernel": array, "dense/bias": array, …} in model order."""
+def read_stored(path) -> StoredState:
+    """The tensors of a ``.weights.h5`` (or ``.keras``) file, with what it says of order."""
     source = os.fspath(path)
     if source.endswith(".keras"):
         model = read_model(source)
@@ -74,9 +57,15 @@ def read_state(path) -> "OrderedDict[str, object]":
         for layer in model.layers:
             for variable in layer.weights:
                 state[variable.path] = variable._data.copy()
-        return state
+        return StoredState(state, ordered=True)
     data = read_bounded(source)
-    return _named(read_weights_h5(data, source), source)
+    stored, ordered = read_weights_h5(data, source, report_order=True)
+    return stored_state(stored, source, ordered)
+
+
+def read_state(path) -> "OrderedDict[str, object]":
+    """{"dense/kernel": array, "dense/bias": array, …}."""
+    return read_stored(path).tensors
 
 
 def read_model(path):

@@ -1,14 +1,28 @@
-"""Reading a model out of a bare state dict: which layout, which layers, which activations.
+"""Reading a model out of a bare state dict: which layout, which order, which layers.
 
-Names settle the layout where they can (``weight`` → PyTorch (out, in),
-``kernel`` → Keras (in, out)). Where only shapes are left, the chain of layer
-sizes usually settles it; a model of square layers cannot be told apart and
-needs ``layout="torch"`` or ``"keras"``. A state dict says nothing of the
-activations between layers, so building a model from one needs ``activation=``.
+A weights-only file says less than people think, and this module never fills
+the gaps by guessing:
+
+- **Layout.** Names settle it where they can (``weight`` → PyTorch (out, in),
+  ``kernel`` → Keras (in, out)). Where only shapes are left, the chain of layer
+  sizes usually settles it; square layers cannot be told apart and need
+  ``layout="torch"`` or ``"keras"``.
+- **Order.** Layers are ordered by their names, numbers compared as numbers
+  (``0 < 1 < 2 < 10``; Keras's ``dense < dense_1 < … < dense_10``). Two names
+  settle their order only where they differ in a number (``fc1``/``fc2``,
+  ``layers.2``/``layers.10``); otherwise (``encoder``/``head``, Keras's
+  ``dense``/``layer_normalization``) the order is taken from a file that records
+  it (a ``.pt`` state dict, a file linea wrote) or from ``layers=``, and refused
+  without either.
+- **Architecture.** A state dict records no activations. ``activation=`` names
+  the one between every pair of linear layers; files with norms or weightless
+  layers need the whole list, ``layers=["linear", "layernorm", "relu", "linear"]``.
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,11 +30,47 @@ from linea._errors import FormatError
 from linea.io._spec import ACTIVATION_NAMES, LayerSpec
 from linea.keras._naming import unique_in_order
 
-__all__ = ["specs_from_state", "state_from_specs", "LAYOUTS"]
+__all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers", "ordered_groups",
+           "natural_key", "LAYOUTS"]
 
 LAYOUTS = ("torch", "keras")
-_TORCH_LEAVES = {"weight", "bias"}
-_KERAS_LEAVES = {"kernel", "bias", "gamma", "beta"}
+#: Keras weightless layer classes (snake_case paths) and the layers= entry each one is.
+_KERAS_WEIGHTLESS = {"dropout": "dropout", "flatten": "flatten", "activation": "activation"}
+_NUMBERED = re.compile(r"^(.*?)_?(\d+)$")
+_LAYER_ENTRY = re.compile(r"^(layernorm|dropout)(?:\((?:eps|p)=([0-9.eE+-]+)\))?$")
+
+
+@dataclass
+class StoredState:
+    """What a weights-only file holds: tensors by name, and what the file says of order.
+
+    ``weightless`` lists layer groups that hold no tensors (Keras files keep a
+    group for every layer, ``dropout`` and ``activation`` included);
+    ``ordered`` is True where the file records the order of its entries;
+    ``records_weightless`` where the file would list weightless layers (Keras files).
+    """
+    tensors: "OrderedDict[str, np.ndarray]"
+    ordered: bool = False
+    weightless: list = field(default_factory=list)
+    records_weightless: bool = False
+
+
+def natural_key(name: str) -> list:
+    """A sort key comparing the numbers in dotted or slashed paths as numbers."""
+    key = []
+    for part in re.split(r"[./]", name):
+        match = _NUMBERED.match(part)
+        key.append((match.group(1), int(match.group(2))) if match else (part, -1))
+    return key
+
+
+def _settled(first: str, second: str) -> bool:
+    """True where the names alone say ``first`` comes before ``second``."""
+    a, b = natural_key(first), natural_key(second)
+    for (stem_a, number_a), (stem_b, number_b) in zip(a, b):
+        if (stem_a, number_a) != (stem_b, number_b):
+            return stem_a == stem_b and number_a < number_b
+    return False
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -34,6 +84,12 @@ def _groups(state) -> "OrderedDict[str, dict]":
         prefix, leaf = _split(key)
         groups.setdefault(prefix, {})[leaf] = np.asarray(array)
     return groups
+
+
+def ordered_groups(state) -> "OrderedDict[str, dict]":
+    """The layer groups of a state dict in natural name order (for listing them)."""
+    groups = _groups(state)
+    return OrderedDict((prefix, groups[prefix]) for prefix in sorted(groups, key=natural_key))
 
 
 def _group_layout(prefix: str, leaves: dict) -> str | None:
@@ -50,21 +106,46 @@ def _chains(shapes: list[tuple], layout: str) -> bool:
     return all(a[1] == b[0] for a, b in zip(sizes, sizes[1:]))
 
 
-def specs_from_state(state, activation: str | None = None, layout: str | None = None,
-                     source: str = "state dict") -> list[LayerSpec]:
-    """The layer list a state dict describes (see the module docstring)."""
-    if layout is not None and layout not in LAYOUTS:
-        raise ValueError(f"layout must be 'torch' or 'keras', got {layout!r}")
-    groups = _groups(state)
-    if not groups:
-        raise FormatError(f"{source}: holds no tensors")
-    named = {_group_layout(p, leaves) for p, leaves in groups.items()} - {None}
-    if len(named) > 1:
-        raise FormatError(f"{source}: mixes PyTorch names (weight) and Keras names (kernel/gamma)")
-    by_names = named.pop() if named else None
-    if by_names and layout and layout != by_names:
-        raise FormatError(f"{source}: its names ({'weight' if by_names == 'torch' else 'kernel'}) "
-                          f"say {by_names} layout, but layout={layout!r} was given")
+def parse_layers(layers) -> list[LayerSpec]:
+    """``layers=`` as a layer list without weights: "linear", "layernorm", "layernorm(eps=1e-6)",
+    "dropout", "flatten" or an activation name, in model order (a comma-separated string too)."""
+    if isinstance(layers, str):
+        layers = [entry.strip() for entry in layers.split(",")]
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError(f"layers must be a non-empty list of layer names, got {layers!r}")
+    specs = []
+    for entry in layers:
+        if not isinstance(entry, str):
+            raise ValueError(f"layers entries are names such as 'linear', got {entry!r}")
+        name = entry.strip().lower()
+        match = _LAYER_ENTRY.match(name)
+        if name in ("linear", "dense"):
+            specs.append(LayerSpec("linear"))
+        elif match:
+            value = match.group(2)
+            try:
+                number = None if value is None else float(value)
+            except ValueError:
+                raise ValueError(f"layers entry {entry!r}: {value!r} is not a number") from None
+            if match.group(1) == "layernorm":
+                specs.append(LayerSpec("layernorm", extra={"eps_given": number is not None},
+                                       eps=number if number is not None else 0.0))
+            else:
+                specs.append(LayerSpec("dropout", rate=number or 0.0))
+        elif name == "flatten":
+            specs.append(LayerSpec("flatten"))
+        elif name in ACTIVATION_NAMES:
+            if name != "linear":
+                specs.append(LayerSpec("activation", activation=name))
+        else:
+            raise ValueError(
+                f"layers entry {entry!r} is not a layer linea knows; use 'linear', 'layernorm' "
+                f"(or 'layernorm(eps=1e-6)'), 'dropout', 'flatten' or one of {ACTIVATION_NAMES}")
+    return specs
+
+
+def _classify(groups, source: str) -> list[tuple]:
+    """(kind, prefix, matrix-or-scale, bias) per group: "linear" or "norm"."""
     layers = []
     for prefix, leaves in groups.items():
         matrices = {k: v for k, v in leaves.items() if v.ndim == 2}
@@ -79,18 +160,138 @@ def specs_from_state(state, activation: str | None = None, layout: str | None = 
             raise FormatError(f"{source}: layer {prefix!r} holds {sorted(leaves)}, not one weight "
                               "matrix and an optional bias")
         if matrices:
-            (matrix_name, matrix), = matrices.items()
-            bias = next(iter(vectors.values()), None)
-            layers.append(("linear", prefix, matrix_name, matrix, bias))
-        else:
-            weight = leaves.get("weight", leaves.get("gamma"))
-            bias = leaves.get("bias", leaves.get("beta"))
-            if weight is None:
-                names = list(vectors)
-                weight, bias = vectors[names[0]], (vectors[names[1]] if len(names) > 1 else None)
-            layers.append(("norm", prefix, None, weight, bias))
+            (_, matrix), = matrices.items()
+            layers.append(("linear", prefix, matrix, next(iter(vectors.values()), None)))
+            continue
+        weight = leaves.get("weight", leaves.get("gamma"))
+        bias = leaves.get("bias", leaves.get("beta"))
+        if weight is None and bias is not None:
+            raise FormatError(f"{source}: norm layer {prefix!r} holds a bias ({'beta' if 'beta' in leaves else 'bias'}) "
+                              "but no scale; linea cannot tell which it is without the layer's config")
+        if weight is None:
+            names = sorted(vectors)
+            if len(names) != 1:
+                raise FormatError(f"{source}: layer {prefix!r} holds {names}: no weight matrix, and "
+                                  "not a norm's weight and bias")
+            raise FormatError(f"{source}: layer {prefix!r} holds only a vector {names[0]!r}; linea "
+                              "reads Linear/Dense (a matrix) and LayerNorm (weight, bias) layers")
+        layers.append(("norm", prefix, weight, bias))
+    return layers
+
+
+def _sequential_positions(prefixes: list[str]) -> list[int] | None:
+    """The indices of ``nn.Sequential`` keys (``3`` or ``net.3``), where every prefix is one."""
+    if not prefixes:
+        return None
+    stems, positions = set(), []
+    for prefix in prefixes:
+        stem, _, last = prefix.rpartition(".")
+        if not last.isdigit():
+            return None
+        stems.add(stem)
+        positions.append(int(last))
+    return positions if len(stems) == 1 else None
+
+
+def _order(layers, stored: StoredState, given: list[LayerSpec] | None, source: str) -> list:
+    """The groups in model order, from their names, the file, or ``layers=``; else refuse."""
+    by_name = sorted(layers, key=lambda layer: natural_key(layer[1]))
+    pairs = list(zip(by_name, by_name[1:]))
+    if all(_settled(a[1], b[1]) for a, b in pairs):
+        return by_name
+    if stored.ordered:
+        return list(layers)
+    if given is not None:  # layers= interleaves kinds; within a kind the names must settle it
+        kinds = {"linear": [l for l in by_name if l[0] == "linear"],
+                 "norm": [l for l in by_name if l[0] == "norm"]}
+        for kind, members in kinds.items():
+            for a, b in zip(members, members[1:]):
+                if not _settled(a[1], b[1]):
+                    raise FormatError(f"{source}: the names {a[1]!r} and {b[1]!r} do not say which "
+                                      "layer comes first; load the file into your own model "
+                                      "(load_model(path, model=...)) instead")
+        wanted = ["linear" if s.kind == "linear" else "norm" for s in given
+                  if s.kind in ("linear", "layernorm")]
+        if sorted(wanted) != sorted(layer[0] for layer in layers):
+            raise FormatError(_count_mismatch(layers, given, source))
+        queues = {kind: list(members) for kind, members in kinds.items()}
+        return [queues[kind].pop(0) for kind in wanted]
+    a, b = next((a, b) for a, b in pairs if not _settled(a[1], b[1]))
+    keras = all(re.fullmatch(r"[a-z0-9_]+", layer[1]) for layer in layers)
+    hint = ("Keras numbers each layer class on its own (dense, dense_1, …; layer_normalization, …), "
+            "so the file does not say how the classes interleave" if keras else
+            "they differ in more than a number and the file does not record its order")
+    raise FormatError(f"{source}: the layer names {a[1]!r} and {b[1]!r} do not say which comes "
+                      f"first: {hint}; pass the architecture as layers=[...] (--layers in the "
+                      "CLI), e.g. layers=['layernorm', 'linear', 'relu', 'linear']")
+
+
+def _count_mismatch(layers, given, source) -> str:
+    file_kinds = [("linear" if kind == "linear" else "layernorm") for kind, *_ in layers]
+    wanted = [s.kind for s in given if s.kind in ("linear", "layernorm")]
+    return (f"{source}: layers= lists {wanted.count('linear')} linear and {wanted.count('layernorm')} "
+            f"layernorm layers, the file holds {file_kinds.count('linear')} and "
+            f"{file_kinds.count('layernorm')} ({', '.join(prefix for _, prefix, *_ in layers)})")
+
+
+def _check_weightless(stored: StoredState, given: list[LayerSpec] | None, source: str) -> None:
+    classes = [re.sub(r"_\d+$", "", name) for name in stored.weightless]
+    unknown = sorted({c for c in classes if c not in _KERAS_WEIGHTLESS})
+    if unknown:
+        raise FormatError(f"{source}: the file has layers of class {', '.join(unknown)} whose "
+                          "settings live in the model's config, not in a weights file; linea "
+                          "cannot rebuild them (read the .keras file instead, or drop them)")
+    if given is None:
+        placed = sorted({c for c in classes if c != "dropout"})  # dropout: identity at inference
+        if placed:
+            raise FormatError(f"{source}: the file has weightless {', '.join(placed)} layer(s) whose "
+                              "place (and activation) a weights file does not record; pass the "
+                              "architecture as layers=[...] (--layers in the CLI)")
+        return
+    if not stored.records_weightless:
+        return
+    counts = {"dropout": sum(s.kind == "dropout" for s in given),
+              "flatten": sum(s.kind == "flatten" for s in given),
+              "activation": sum(s.kind == "activation" for s in given)}
+    for kind in ("dropout", "flatten"):
+        if classes.count(kind) != counts[kind]:
+            raise FormatError(f"{source}: the file has {classes.count(kind)} {kind} layer(s), "
+                              f"layers= lists {counts[kind]}")
+    if classes.count("activation") > counts["activation"]:
+        raise FormatError(f"{source}: the file has {classes.count('activation')} Activation layer(s), "
+                          f"layers= lists only {counts['activation']} activation(s)")
+
+
+def specs_from_state(stored, activation: str | None = None, layout: str | None = None,
+                     source: str = "state dict", *, layers=None) -> list[LayerSpec]:
+    """The layer list a state dict describes (see the module docstring).
+
+    ``stored`` is a ``StoredState`` or a plain mapping (whose order is then not trusted).
+    """
+    if not isinstance(stored, StoredState):
+        stored = StoredState(OrderedDict(stored))
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'torch' or 'keras', got {layout!r}")
+    if activation is not None and activation not in ACTIVATION_NAMES:
+        raise ValueError(f"activation must be one of {ACTIVATION_NAMES}, got {activation!r}")
+    if layers is not None and activation is not None:
+        raise ValueError("give layers= (the whole architecture) or activation= (one activation "
+                         "between linear layers), not both")
+    given = parse_layers(layers) if layers is not None else None
+    groups = _groups(stored.tensors)
+    if not groups:
+        raise FormatError(f"{source}: holds no tensors")
+    named = {_group_layout(p, leaves) for p, leaves in groups.items()} - {None}
+    if len(named) > 1:
+        raise FormatError(f"{source}: mixes PyTorch names (weight) and Keras names (kernel/gamma)")
+    by_names = named.pop() if named else None
+    if by_names and layout and layout != by_names:
+        raise FormatError(f"{source}: its names ({'weight' if by_names == 'torch' else 'kernel'}) "
+                          f"say {by_names} layout, but layout={layout!r} was given")
+    _check_weightless(stored, given, source)
+    layers_found = _order(_classify(groups, source), stored, given, source)
     resolved = by_names or layout
-    linear_shapes = [m.shape for kind, _, _, m, _ in layers if kind == "linear"]
+    linear_shapes = [m.shape for kind, _, m, _ in layers_found if kind == "linear"]
     if resolved is None:
         fits = [candidate for candidate in LAYOUTS if _chains(linear_shapes, candidate)]
         if len(fits) == 1:
@@ -104,18 +305,43 @@ def specs_from_state(state, activation: str | None = None, layout: str | None = 
                 f"Keras's (in, out), and the shapes {linear_shapes} fit both (square layers); "
                 "say which with layout='torch' or layout='keras' (--from in the CLI)"
             )
-    count = len(linear_shapes)
+    weighted = _weighted_specs(layers_found, resolved, source)
+    if given is not None:
+        return _with_architecture(weighted, given, layers_found, resolved, source)
+    norms = [spec.name for spec in weighted if spec.kind == "layernorm"]
+    if norms:
+        raise FormatError(
+            f"{source}: holds norm layer(s) {norms}; a weights-only file does not record where "
+            "the activations sit relative to them, so activation= cannot place them; pass the "
+            "whole architecture as layers=[...] (--layers in the CLI), e.g. "
+            "layers=['linear', 'layernorm', 'relu', 'linear']")
+    count = len(weighted)
     if count > 1 and activation is None:
         raise FormatError(
             f"{source}: a state dict does not record the activations between its {count} linear "
             "layers; give activation= ('relu', 'tanh', 'gelu', …, or 'linear' for none; "
-            "--activation in the CLI)"
+            "--activation in the CLI) or the whole architecture as layers=[...]"
         )
-    if activation is not None and activation not in ACTIVATION_NAMES:
-        raise ValueError(f"activation must be one of {ACTIVATION_NAMES}, got {activation!r}")
-    specs, seen_linear = [], 0
-    previous_out = None
-    for kind, prefix, _, matrix, bias in layers:
+    positions = _sequential_positions([spec.name for spec in weighted])
+    if positions is not None and activation not in (None, "linear"):
+        for (a, b) in zip(positions, positions[1:]):
+            if b == a + 1:
+                raise FormatError(
+                    f"{source}: layers {weighted[0].name.rpartition('.')[0] + '.' if '.' in weighted[0].name else ''}"
+                    f"{a} and {b} are neighbours in nn.Sequential numbering, so no activation "
+                    f"module sits between them, yet activation={activation!r} was given; pass "
+                    "layers=[...] to say exactly what the model is")
+    specs = []
+    for index, spec in enumerate(weighted):
+        specs.append(spec)
+        if index + 1 < count and activation not in (None, "linear"):
+            specs.append(LayerSpec("activation", activation=activation))
+    return specs
+
+
+def _weighted_specs(layers_found, resolved: str, source: str) -> list[LayerSpec]:
+    specs, previous_out = [], None
+    for kind, prefix, matrix, bias in layers_found:
         if kind == "linear":
             weight = matrix if resolved == "torch" else matrix.T
             out_features, in_features = weight.shape
@@ -125,18 +351,49 @@ def specs_from_state(state, activation: str | None = None, layout: str | None = 
             if bias is not None and bias.shape != (out_features,):
                 raise FormatError(f"{source}: layer {prefix!r} has a bias of shape {bias.shape} "
                                   f"for {out_features} outputs")
-            specs.append(LayerSpec("linear", np.array(weight), None if bias is None else np.array(bias),
-                                   name=prefix))
+            specs.append(LayerSpec("linear", np.array(weight),
+                                   None if bias is None else np.array(bias), name=prefix))
             previous_out = out_features
-            seen_linear += 1
-            if seen_linear < count and activation not in (None, "linear"):
-                specs.append(LayerSpec("activation", activation=activation))
         else:
             if previous_out is not None and matrix.shape != (previous_out,):
-                raise FormatError(f"{source}: norm layer {prefix!r} of size {matrix.shape[0]} follows "
-                                  f"a layer of {previous_out} outputs")
-            specs.append(LayerSpec("layernorm", np.array(matrix), None if bias is None else np.array(bias),
-                                   eps=1e-5 if resolved == "torch" else 1e-3, name=prefix))
+                raise FormatError(f"{source}: norm layer {prefix!r} of size {matrix.shape[0]} "
+                                  f"follows a layer of {previous_out} outputs")
+            if bias is not None and bias.shape != matrix.shape:
+                raise FormatError(f"{source}: norm layer {prefix!r} has a bias of shape "
+                                  f"{bias.shape} for a scale of shape {matrix.shape}")
+            # The file does not record epsilon: the framework's default (PyTorch 1e-5, Keras 1e-3).
+            specs.append(LayerSpec("layernorm", np.array(matrix),
+                                   None if bias is None else np.array(bias),
+                                   eps=1e-5 if resolved == "torch" else 1e-3, name=prefix,
+                                   extra={"eps_assumed": True}))
+    return specs
+
+
+def _with_architecture(weighted, given, layers_found, resolved, source) -> list[LayerSpec]:
+    """Fill the ``layers=`` list with the file's weights, checking kinds and positions."""
+    kinds = [spec.kind for spec in given if spec.kind in ("linear", "layernorm")]
+    if kinds != [spec.kind for spec in weighted]:
+        raise FormatError(_count_mismatch(layers_found, given, source) if sorted(kinds) !=
+                          sorted(spec.kind for spec in weighted) else
+                          f"{source}: layers= lists {kinds}, but the file's layers in order "
+                          f"({', '.join(s.name for s in weighted)}) are {[s.kind for s in weighted]}")
+    positions = _sequential_positions([spec.name for spec in weighted])
+    if positions is not None:  # nn.Sequential keys say where each weighted module sits
+        at = [index for index, spec in enumerate(given) if spec.kind in ("linear", "layernorm")]
+        if positions != at:
+            raise FormatError(f"{source}: in nn.Sequential numbering the file's layers sit at "
+                              f"{positions}, but layers= puts them at {at}; list every module, "
+                              "activations and dropout included, in order")
+    weights = iter(weighted)
+    specs = []
+    for spec in given:
+        if spec.kind not in ("linear", "layernorm"):
+            specs.append(spec)
+            continue
+        filled = next(weights)
+        if spec.kind == "layernorm" and spec.extra.get("eps_given"):
+            filled.eps, filled.extra = spec.eps, {}
+        specs.append(filled)
     return specs
 
 
@@ -164,4 +421,3 @@ def state_from_specs(specs, layout: str) -> "OrderedDict[str, np.ndarray]":
             if spec.bias is not None:
                 state[f"{layer}/beta"] = spec.bias
     return state
-

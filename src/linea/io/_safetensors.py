@@ -10,16 +10,22 @@ import numpy as np
 from linea._errors import FormatError
 from linea._serialization import atomic_write, read_safetensors
 from linea.io._formats import read_bounded
+from linea.io._layout import StoredState
 
 _MAX_INDEX = 16 * 1024 * 1024
 
 
 def read(path) -> "OrderedDict[str, np.ndarray]":
+    return read_stored(path).tensors
+
+
+def read_stored(path) -> StoredState:
+    """The tensors, ordered as recorded where a linea writer recorded the order (else not trusted)."""
     source = os.fspath(path)
     if source.endswith(".index.json"):
-        return _read_sharded(source)
-    arrays, _ = read_safetensors(source)
-    return OrderedDict(arrays)
+        return StoredState(_read_sharded(source))
+    arrays, metadata = read_safetensors(source)
+    return StoredState(OrderedDict(arrays), ordered="linea.keys" in metadata)
 
 
 def _read_sharded(source: str) -> "OrderedDict[str, np.ndarray]":

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linea import nn
+from linea._creation import as_tensor
+from linea._tensor import Tensor
 from linea.keras import activations
 from linea.keras import layers as keras_layers
 from linea.keras._sequential import Sequential as KerasSequential
@@ -36,18 +38,30 @@ class LayerSpec:
         return sum(int(a.size) for a in (self.weight, self.bias) if a is not None)
 
 
-#: Keras activation names linea's nn can express as modules.
-ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "gelu", "silu", "softmax", "log_softmax",
-                    "leaky_relu", "softplus", "linear")
+#: Activation names of the layer list (Keras's names; "gelu_tanh" is GELU's tanh form,
+#: which Keras cannot name). Parameters other than Keras's defaults live in ``extra``:
+#: ``negative_slope`` for leaky_relu (Keras 0.2), ``threshold`` for softplus (Keras ∞).
+ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu", "softmax",
+                    "log_softmax", "leaky_relu", "softplus", "linear")
+_DEFAULTS = {"leaky_relu": {"negative_slope": 0.2}, "softplus": {"threshold": float("inf")}}
 
 
-def activation_module(name: str):
-    """The ``nn`` module computing Keras activation ``name`` (None for "linear")."""
+def activation_settings(name: str, extra: dict | None = None) -> dict:
+    """The parameters of activation ``name``: Keras's defaults updated by ``extra``."""
+    settings = dict(_DEFAULTS.get(name, {}))
+    settings.update({k: v for k, v in (extra or {}).items() if k in settings})
+    return settings
+
+
+def activation_module(name: str, extra: dict | None = None):
+    """The ``nn`` module computing activation ``name`` (None for "linear")."""
+    settings = activation_settings(name, extra)
     factories = {
         "linear": None, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-        "gelu": nn.GELU, "silu": nn.SiLU, "softmax": lambda: nn.Softmax(dim=-1),
-        "log_softmax": lambda: nn.LogSoftmax(dim=-1), "leaky_relu": lambda: nn.LeakyReLU(0.2),
-        "softplus": lambda: nn.Softplus(beta=1.0, threshold=float("inf")),
+        "gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "silu": nn.SiLU,
+        "softmax": lambda: nn.Softmax(dim=-1), "log_softmax": lambda: nn.LogSoftmax(dim=-1),
+        "leaky_relu": lambda: nn.LeakyReLU(settings["negative_slope"]),
+        "softplus": lambda: nn.Softplus(beta=1.0, threshold=settings["threshold"]),
     }
     if name not in factories:
         raise ValueError(f"the activation {name!r} has no linea.nn module; supported: "
@@ -56,23 +70,53 @@ def activation_module(name: str):
     return None if factory is None else factory()
 
 
-def activation_name(module) -> str | None:
-    """The Keras activation name equal to an ``nn`` module, or None if there is none."""
+def activation_name(module) -> tuple[str, dict] | None:
+    """(activation name, extra parameters) equal to an ``nn`` module, or None if there is none."""
     simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.SiLU: "silu"}
     for cls, name in simple.items():
         if type(module) is cls:
-            return name
-    if type(module) is nn.GELU and module.approximate == "none":
-        return "gelu"
+            return name, {}
+    if type(module) is nn.GELU:
+        return ("gelu" if module.approximate == "none" else "gelu_tanh"), {}
     if type(module) is nn.Softmax and module.dim == -1:
-        return "softmax"
+        return "softmax", {}
     if type(module) is nn.LogSoftmax and module.dim == -1:
-        return "log_softmax"
-    if type(module) is nn.LeakyReLU and module.negative_slope == 0.2:
-        return "leaky_relu"
-    if type(module) is nn.Softplus and module.beta == 1.0 and module.threshold == float("inf"):
-        return "softplus"
+        return "log_softmax", {}
+    if type(module) is nn.LeakyReLU:
+        return "leaky_relu", {"negative_slope": float(module.negative_slope)}
+    if type(module) is nn.Softplus and module.beta == 1.0:
+        return "softplus", {"threshold": float(module.threshold)}
     return None
+
+
+def keras_activation(spec) -> str:
+    """The Keras name of an activation spec; TypeError where Keras has no such activation."""
+    settings = activation_settings(spec.activation, spec.extra)
+    if spec.activation == "gelu_tanh" or settings != _DEFAULTS.get(spec.activation, {}):
+        raise TypeError(f"the activation {spec.activation} {settings or ''} has no Keras "
+                        "name (Keras's leaky_relu has slope 0.2, its softplus no threshold, its "
+                        "gelu string is the exact form); it cannot be converted to Keras")
+    return spec.activation
+
+
+class OnnxFlatten(nn.Module):
+    """ONNX's Flatten: (d0, …, dn) → (d0·…·d(axis-1), d(axis)·…·dn), always 2-D."""
+
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, input):
+        tensor = input if isinstance(input, Tensor) else as_tensor(input)
+        shape = tuple(tensor.shape)
+        if not 0 <= self.axis <= len(shape):
+            raise ValueError(f"ONNX Flatten axis {self.axis} is out of range for an input of shape "
+                             f"{shape}")
+        rows = int(np.prod(shape[:self.axis], dtype=np.int64))
+        return tensor.reshape(rows, int(np.prod(shape[self.axis:], dtype=np.int64)))
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
 
 
 def _copy(array):
@@ -94,24 +138,24 @@ def spec_from_nn(model) -> list[LayerSpec]:
             if (module.start_dim, module.end_dim) != (1, -1):
                 raise TypeError("only Flatten(start_dim=1, end_dim=-1) can be converted")
             specs.append(LayerSpec("flatten"))
+        elif isinstance(module, OnnxFlatten):
+            specs.append(LayerSpec("flatten", extra={"onnx_axis": module.axis}))
         elif isinstance(module, nn.LayerNorm):
-            if len(module.normalized_shape) != 1:
-                raise TypeError("only LayerNorm over the last dimension can be converted")
-            size = module.normalized_shape[0]
+            size = module.normalized_shape
             weight = np.ones(size, np.float32) if module.weight is None else _copy(module.weight._data)
             bias = None if module.bias is None else _copy(module.bias._data)
             specs.append(LayerSpec("layernorm", weight, bias, eps=float(module.eps)))
         elif isinstance(module, nn.Identity):
             continue
         else:
-            name = activation_name(module)
-            if name is None:
+            found = activation_name(module)
+            if found is None:
                 raise TypeError(
                     f"{type(module).__name__} cannot be converted; convertible modules are Linear, "
-                    "ReLU/Tanh/Sigmoid/GELU/SiLU/Softmax(dim=-1)/LogSoftmax(dim=-1)/LeakyReLU(0.2), "
-                    "Dropout, Flatten, LayerNorm and Identity"
+                    "ReLU/Tanh/Sigmoid/GELU/SiLU/Softmax(dim=-1)/LogSoftmax(dim=-1)/LeakyReLU, "
+                    "Softplus(beta=1), Dropout, Flatten, LayerNorm and Identity"
                 )
-            specs.append(LayerSpec("activation", activation=name))
+            specs.append(LayerSpec("activation", activation=found[0], extra=found[1]))
     return specs
 
 
@@ -171,14 +215,15 @@ def nn_from_spec(specs) -> nn.Sequential:
                 layer.bias._data[...] = spec.bias
             modules.append(layer)
         elif spec.kind == "activation":
-            module = activation_module(spec.activation)
+            module = activation_module(spec.activation, spec.extra)
             modules.append(module if module is not None else nn.Identity())
         elif spec.kind == "dropout":
             modules.append(nn.Dropout(spec.rate))
         elif spec.kind == "flatten":
-            modules.append(nn.Flatten())
+            axis = spec.extra.get("onnx_axis")
+            modules.append(nn.Flatten() if axis is None else OnnxFlatten(axis))
         elif spec.kind == "layernorm":
-            norm = nn.LayerNorm(spec.weight.shape[0], eps=spec.eps, bias=spec.bias is not None,
+            norm = nn.LayerNorm(spec.weight.shape, eps=spec.eps, bias=spec.bias is not None,
                                 dtype=_dtype_name(spec.weight))
             norm.weight._data[...] = spec.weight
             if spec.bias is not None:
@@ -200,7 +245,7 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
             fold = following is not None and following.kind == "activation"
             out_features, in_features = spec.weight.shape
             first_in = first_in if first_in is not None else in_features
-            dense = keras_layers.Dense(out_features, activation=following.activation if fold else None,
+            dense = keras_layers.Dense(out_features, activation=keras_activation(following) if fold else None,
                                        use_bias=spec.bias is not None, dtype=_dtype_name(spec.weight))
             dense._ensure_built((None, in_features))
             dense.kernel._data[...] = spec.weight.T
@@ -210,12 +255,18 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
             index += 2 if fold else 1
             continue
         if spec.kind == "activation":
-            layers.append(keras_layers.Activation(spec.activation))
+            layers.append(keras_layers.Activation(keras_activation(spec)))
         elif spec.kind == "dropout":
             layers.append(keras_layers.Dropout(spec.rate))
         elif spec.kind == "flatten":
+            if spec.extra.get("onnx_axis") is not None:
+                raise TypeError(f"an ONNX Flatten(axis={spec.extra['onnx_axis']}) has no Keras "
+                                "layer (Keras's Flatten keeps the batch axis and flattens the rest)")
             layers.append(keras_layers.Flatten())
         elif spec.kind == "layernorm":
+            if spec.weight.ndim != 1:
+                raise TypeError(f"a LayerNorm over the last {spec.weight.ndim} axes cannot be "
+                                "converted to Keras's LayerNormalization(axis=-1)")
             norm = keras_layers.LayerNormalization(epsilon=spec.eps, center=spec.bias is not None,
                                                    dtype=_dtype_name(spec.weight))
             norm._ensure_built((None, spec.weight.shape[0]))

@@ -103,8 +103,11 @@ def save_model(model, filepath) -> None:
 
 # ---- reading ---------------------------------------------------------------------------
 
-def read_weights_h5(data: bytes, source: str) -> dict:
+def read_weights_h5(data: bytes, source: str, report_order: bool = False):
     """{layer path: [arrays in order]} from a Keras 3 weights file; FormatError if it is bad.
+
+    With ``report_order``, also whether the file records its layers' creation order
+    (linea writes it; Keras's own files list layers alphabetically).
 
     Every dataset's declared size is checked against the file's own size before
     it is read, so a hostile file cannot make linea allocate without bound.
@@ -127,6 +130,7 @@ def read_weights_h5(data: bytes, source: str) -> dict:
             if not isinstance(layers, h5py.Group):
                 raise FormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")
             result = {}
+            ordered = bool(layers.id.get_create_plist().get_link_creation_order())
             for name in layers:
                 group = child(layers, name, f"layers/{name}")
                 if not isinstance(group, h5py.Group) or "vars" not in group:
@@ -153,7 +157,7 @@ def read_weights_h5(data: bytes, source: str) -> dict:
                             f"{dataset.dtype}, more than the file's {len(data)} bytes hold")
                     arrays.append(xp.array(dataset[()]))
                 result[name] = arrays
-            return result
+            return (result, ordered) if report_order else result
     except FormatError:
         raise
     except Exception as error:  # h5py's and HDF5's own errors, whatever their class
