@@ -15,7 +15,7 @@ import numpy as np
 
 from linea import io
 from linea.io._runners import run_independently
-from linea.io._layout import _group_layout, _groups, ordered_groups
+from linea.io._layout import _group_layout, _groups, layers_of_specs, ordered_groups
 
 __all__ = ["inspect_rows", "format_table", "convert_file", "ConvertReport"]
 
@@ -218,7 +218,7 @@ def _written_specs(path, kind, specs, layout):
     if io._architecture_file(kind, path):
         return io.read_specs(path, kind)
     # A bare state dict holds no architecture: the source's layer list gives it.
-    written = io.read_specs(path, kind, layout=layout, layers=_as_layers(specs))
+    written = io.read_specs(path, kind, layout=layout, layers=layers_of_specs(specs))
     kept = [s for s in specs if not (s.kind == "activation" and s.activation == "linear")]
     rebuilt = []
     for copy, spec in zip(written, kept):
@@ -228,16 +228,3 @@ def _written_specs(path, kind, specs, layout):
         else:  # activations keep their parameters (a leaky_relu slope, a softplus threshold)
             rebuilt.append(spec)
     return rebuilt
-
-
-def _as_layers(specs) -> list:
-    names = []
-    for spec in specs:
-        if spec.kind == "activation":
-            if spec.activation != "linear":
-                names.append(spec.activation)
-        elif spec.kind == "layernorm":
-            names.append(f"layernorm(eps={spec.eps!r})")
-        else:
-            names.append(spec.kind)
-    return names

@@ -24,7 +24,8 @@ import numpy as np
 from linea._tensor import host_array
 from linea.io import _keras_files, _onnx, _safetensors, _torch
 from linea.io._formats import FORMATS, detect_format
-from linea.io._layout import LAYOUTS, StoredState, specs_from_state, state_from_specs
+from linea.io._layout import (LAYOUTS, StoredState, layers_of_specs, specs_from_state,
+                              state_from_specs)
 from linea.io._spec import (LayerSpec, keras_from_spec, nn_from_spec, spec_from_keras,
                             spec_from_nn)
 from linea.keras._sequential import Sequential as KerasSequential
@@ -150,15 +151,7 @@ def load_model(path, format: str | None = None, *, flavour: str = "torch", model
 
 def layers_of(model) -> list[str]:
     """A model's architecture as a ``layers=`` list (what a weights-only file leaves out)."""
-    names = []
-    for spec in specs_of(model):
-        if spec.kind in ("linear", "flatten", "dropout"):
-            names.append(spec.kind)
-        elif spec.kind == "layernorm":
-            names.append(f"layernorm(eps={spec.eps!r})")
-        elif spec.activation != "linear":
-            names.append(spec.activation)
-    return names
+    return layers_of_specs(specs_of(model))
 
 
 def specs_of(model) -> list[LayerSpec]:

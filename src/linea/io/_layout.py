@@ -30,14 +30,15 @@ from linea._errors import FormatError
 from linea.io._spec import ACTIVATION_NAMES, LayerSpec
 from linea.keras._naming import unique_in_order
 
-__all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers", "ordered_groups",
+__all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers", "layers_of_specs",
+           "ordered_groups",
            "natural_key", "LAYOUTS"]
 
 LAYOUTS = ("torch", "keras")
 #: Keras weightless layer classes (snake_case paths) and the layers= entry each one is.
 _KERAS_WEIGHTLESS = {"dropout": "dropout", "flatten": "flatten", "activation": "activation"}
 _NUMBERED = re.compile(r"^(.*?)_?(\d+)$")
-_LAYER_ENTRY = re.compile(r"^(layernorm|dropout)(?:\((?:eps|p)=([0-9.eE+-]+)\))?$")
+_LAYER_ENTRY = re.compile(r"^([a-z_]+)\s*(?:\((.*)\))?$")
 
 
 @dataclass
@@ -107,41 +108,96 @@ def _chains(shapes: list[tuple], layout: str) -> bool:
 
 
 def parse_layers(layers) -> list[LayerSpec]:
-    """``layers=`` as a layer list without weights: "linear", "layernorm", "layernorm(eps=1e-6)",
-    "dropout", "flatten" or an activation name, in model order (a comma-separated string too)."""
+    """``layers=`` as a layer list without weights, in model order (a comma-separated string too).
+
+    Entries: "linear", "layernorm", "dropout", "flatten" or an activation name; settings
+    in brackets where the default is not meant: "layernorm(eps=1e-6)", "dropout(p=0.1)",
+    "leaky_relu(negative_slope=0.01)", "softplus(threshold=20)".
+    """
     if isinstance(layers, str):
-        layers = [entry.strip() for entry in layers.split(",")]
+        layers = _split_entries(layers)
     if not isinstance(layers, (list, tuple)) or not layers:
         raise ValueError(f"layers must be a non-empty list of layer names, got {layers!r}")
     specs = []
     for entry in layers:
         if not isinstance(entry, str):
             raise ValueError(f"layers entries are names such as 'linear', got {entry!r}")
-        name = entry.strip().lower()
-        match = _LAYER_ENTRY.match(name)
+        match = _LAYER_ENTRY.match(entry.strip().lower())
+        if match is None:
+            raise ValueError(f"layers entry {entry!r} is not of the form name or name(key=value)")
+        name, settings = match.group(1), _settings(match.group(2), entry)
+        allowed = {"layernorm": {"eps"}, "dropout": {"p"}, "leaky_relu": {"negative_slope"},
+                   "softplus": {"threshold"}}.get(name, set())
+        if set(settings) - allowed:
+            raise ValueError(f"layers entry {entry!r}: {name} takes {sorted(allowed) or 'no settings'}")
         if name in ("linear", "dense"):
             specs.append(LayerSpec("linear"))
-        elif match:
-            value = match.group(2)
-            try:
-                number = None if value is None else float(value)
-            except ValueError:
-                raise ValueError(f"layers entry {entry!r}: {value!r} is not a number") from None
-            if match.group(1) == "layernorm":
-                specs.append(LayerSpec("layernorm", extra={"eps_given": number is not None},
-                                       eps=number if number is not None else 0.0))
-            else:
-                specs.append(LayerSpec("dropout", rate=number or 0.0))
+        elif name == "layernorm":
+            specs.append(LayerSpec("layernorm", eps=settings.get("eps", 0.0),
+                                   extra={"eps_given": "eps" in settings}))
+        elif name == "dropout":
+            specs.append(LayerSpec("dropout", rate=settings.get("p", 0.0)))
         elif name == "flatten":
             specs.append(LayerSpec("flatten"))
         elif name in ACTIVATION_NAMES:
-            if name != "linear":
-                specs.append(LayerSpec("activation", activation=name))
+            if name == "leaky_relu" and "negative_slope" not in settings:
+                raise ValueError(
+                    f"layers entry {entry!r}: say the slope, e.g. 'leaky_relu(negative_slope=0.01)'"
+                    " — PyTorch's LeakyReLU defaults to 0.01, Keras's leaky_relu to 0.2, and a "
+                    "weights file records neither")
+            specs.append(LayerSpec("activation", activation=name, extra=settings))
         else:
             raise ValueError(
                 f"layers entry {entry!r} is not a layer linea knows; use 'linear', 'layernorm' "
                 f"(or 'layernorm(eps=1e-6)'), 'dropout', 'flatten' or one of {ACTIVATION_NAMES}")
     return specs
+
+
+def layers_of_specs(specs) -> list[str]:
+    """The ``layers=`` entries describing a layer list (the inverse of ``parse_layers``)."""
+    from linea.io._spec import activation_settings
+
+    names = []
+    for spec in specs:
+        if spec.kind == "activation":
+            if spec.activation == "linear":
+                continue
+            settings = activation_settings(spec.activation, spec.extra)
+            names.append(spec.activation + ("(" + ", ".join(f"{k}={v!r}" for k, v in settings.items())
+                                            + ")" if settings else ""))
+        elif spec.kind == "layernorm":
+            names.append(f"layernorm(eps={spec.eps!r})")
+        elif spec.kind == "dropout":
+            names.append(f"dropout(p={spec.rate!r})")
+        else:
+            names.append(spec.kind)
+    return names
+
+
+def _split_entries(text: str) -> list[str]:
+    """Commas split entries, except inside brackets."""
+    entries, depth, current = [], 0, ""
+    for character in text:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            entries.append(current.strip())
+            current = ""
+        else:
+            current += character
+    return entries + [current.strip()]
+
+
+def _settings(text: str | None, entry: str) -> dict:
+    settings = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, equals, value = item.partition("=")
+        try:
+            settings[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"layers entry {entry!r}: {item!r} is not key=number") from None
+        if not equals:
+            raise ValueError(f"layers entry {entry!r}: {item!r} is not key=number")
+    return settings
 
 
 def _classify(groups, source: str) -> list[tuple]:
@@ -272,8 +328,13 @@ def specs_from_state(stored, activation: str | None = None, layout: str | None =
         stored = StoredState(OrderedDict(stored))
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"layout must be 'torch' or 'keras', got {layout!r}")
-    if activation is not None and activation not in ACTIVATION_NAMES:
-        raise ValueError(f"activation must be one of {ACTIVATION_NAMES}, got {activation!r}")
+    between = None  # the activation spec placed between linear layers
+    if activation is not None:
+        if not isinstance(activation, str) or activation.split("(")[0].strip() not in ACTIVATION_NAMES:
+            raise ValueError(f"activation must be one of {ACTIVATION_NAMES} (with settings in "
+                             f"brackets where needed), got {activation!r}")
+        if activation != "linear":
+            between, = parse_layers([activation])
     if layers is not None and activation is not None:
         raise ValueError("give layers= (the whole architecture) or activation= (one activation "
                          "between linear layers), not both")
@@ -334,8 +395,9 @@ def specs_from_state(stored, activation: str | None = None, layout: str | None =
     specs = []
     for index, spec in enumerate(weighted):
         specs.append(spec)
-        if index + 1 < count and activation not in (None, "linear"):
-            specs.append(LayerSpec("activation", activation=activation))
+        if index + 1 < count and between is not None:
+            specs.append(LayerSpec("activation", activation=between.activation,
+                                   extra=dict(between.extra)))
     return specs
 
 

@@ -436,6 +436,67 @@ def _layernorm(graph: _Graph, x: str, shape, node) -> _Match | None:
                              eps=eps)], node.output[0], [node], shape)
 
 
+def _last_axis_mean(graph: _Graph, node, value: str, rank) -> bool:
+    """ReduceMean of ``value`` over the last axis, keeping it (the axes an attribute or input)."""
+    if node.op_type != "ReduceMean" or node.input[0] != value or not _attribute(node, "keepdims", 1):
+        return False
+    axes = _attribute(node, "axes", None)
+    if axes is None and len(node.input) > 1 and node.input[1] in graph.constants:
+        axes = [int(a) for a in graph.constants[node.input[1]].reshape(-1)]
+    if axes is None or len(axes) != 1:
+        return False
+    return axes[0] == -1 or (rank is not None and axes[0] == rank - 1)
+
+
+def _layernorm_decomposed(graph: _Graph, x: str, shape, node) -> _Match | None:
+    """(x - E[x]) / √(E[(x - E[x])²] + eps) [· w] [+ b]: LayerNorm as TorchScript writes it before
+    opset 17."""
+    rank = len(shape) if shape is not None else None
+    if not _last_axis_mean(graph, node, x, rank):
+        return None
+    centred = graph.only_user(node.output[0], "Sub")
+    if centred is None or list(centred.input) != [x, node.output[0]]:
+        return None
+    users = {u.op_type: u for u in graph.users(centred.output[0])}
+    square, divide = users.get("Pow"), users.get("Div")
+    if square is None or divide is None or len(graph.users(centred.output[0])) != 2 or \
+            not _equals(graph.scalar(square.input[1]), 2.0) or list(divide.input)[0] != centred.output[0]:
+        return None
+    variance = graph.users(square.output[0])
+    if len(variance) != 1 or not _last_axis_mean(graph, variance[0], square.output[0], rank):
+        return None
+    shifted = graph.only_user(variance[0].output[0], "Add")
+    eps = graph.scalar(graph.other(shifted, variance[0].output[0]) or "") if shifted else None
+    root = graph.only_user(shifted.output[0], "Sqrt") if shifted is not None else None
+    if eps is None or root is None or list(divide.input) != [centred.output[0], root.output[0]]:
+        return None
+    nodes, output = [node, centred, square, variance[0], shifted, root, divide], divide.output[0]
+    width = shape[-1] if shape is not None else None
+    scale = bias = None
+    for op in ("Mul", "Add"):
+        follow = graph.only_user(output, op)
+        other = graph.other(follow, output) if follow is not None else None
+        value = graph.constants.get(other) if other is not None else None
+        if value is None or value.ndim != 1 or value.dtype.kind != "f" or \
+                (value.shape != (width,) if width is not None else value.size < 2):
+            continue
+        if op == "Mul":
+            scale = value
+        else:
+            bias = value
+        nodes.append(follow)
+        output = follow.output[0]
+    if scale is None:
+        if width is None and bias is None:
+            raise FormatError(f"{graph.source}: a LayerNorm without weights on an input of "
+                              "undeclared width cannot be rebuilt")
+        reference = bias if bias is not None else np.zeros(width, np.float32)
+        scale = np.ones_like(reference)
+    eps = float(f"{np.float32(eps):.7g}")
+    return _Match([LayerSpec("layernorm", np.array(scale), None if bias is None else np.array(bias),
+                             eps=eps)], output, nodes, shape)
+
+
 def _silu(graph: _Graph, x: str, shape, node) -> _Match | None:
     if node.op_type != "Sigmoid":
         return None
@@ -553,7 +614,7 @@ def _softplus_threshold(graph: _Graph, x: str, shape, node) -> _Match | None:
 
 
 _PATTERNS = (_gemm, _matmul, _gelu_erf, _gelu_tanh, _softplus_threshold, _silu, _single,
-             _flatten, _layernorm)
+             _flatten, _layernorm, _layernorm_decomposed)
 
 
 def _step(graph: _Graph, x: str, shape) -> _Match:

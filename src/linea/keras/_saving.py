@@ -23,6 +23,7 @@ __all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserial
 KERAS_VERSION = "3.15.1"
 _MAX_ZIP_MEMBER = 2 * 1024 ** 3
 _MAX_JSON = 64 * 1024 ** 2
+_MAX_RATIO = 20
 
 
 def _h5py():
@@ -190,7 +191,10 @@ def read_keras_archive(filepath) -> tuple[dict, bytes]:
             continue
         limit = _MAX_JSON if name.endswith(".json") else _MAX_ZIP_MEMBER
         ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > limit or (info.file_size > 1024 ** 2 and ratio > 200):
+        # Keras stores members uncompressed; float weights deflate by ~1.1×. A member
+        # claiming more than _MAX_RATIO× its compressed size is refused before inflating,
+        # which bounds the time and memory a small file can cost.
+        if info.file_size > limit or (info.file_size > 1024 ** 2 and ratio > _MAX_RATIO):
             raise FormatError(f"{source}: member {name} claims {info.file_size} bytes from "
                               f"{info.compress_size} compressed: refusing a possible zip bomb")
     try:

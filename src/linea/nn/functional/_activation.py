@@ -30,16 +30,21 @@ def _unary(name: str, input: Tensor, out, gradient) -> Tensor:
 
 
 def _tensor(input, function: str) -> Tensor:
+    """The input as a Tensor: raw data (NumPy arrays, lists, numbers) is accepted, as by Linear."""
     if isinstance(input, Tensor):
         return input
-    raise TypeError(f"{function}() expects a linea.Tensor, got {type(input).__name__}")
+    from linea._creation import as_tensor
+
+    try:
+        return as_tensor(input)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{function}() expects a linea.Tensor, a NumPy array or nested lists of "
+                        f"numbers, got {type(input).__name__}: {error}") from None
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"relu() expects a linea.Tensor, got {type(input).__name__}")
-    return _relu(input)
+    return _relu(_tensor(input, "relu"))
 
 
 def tanh(input: Tensor) -> Tensor:
@@ -53,7 +58,8 @@ def sigmoid(input: Tensor) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope·x otherwise."""
-    x = _tensor(input, "leaky_relu")._data
+    input = _tensor(input, "leaky_relu")
+    x = input._data
     positive = x > 0
     out = xp.where(positive, x, x * negative_slope)
     return _unary("LeakyRelu", input, out, lambda grad: xp.where(positive, grad, grad * negative_slope))
@@ -64,7 +70,8 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x·Φ(x) (``approximate='none'``) or its tanh approximation (``'tanh'``)."""
-    x = _tensor(input, "gelu")._data
+    input = _tensor(input, "gelu")
+    x = input._data
     if approximate == "none":
         from scipy.special import erf
 
@@ -91,12 +98,14 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x·sigmoid(x)."""
+    input = _tensor(input, "silu")
     return input * sigmoid(input)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(βx)) / β, linear where βx > threshold (PyTorch's rule)."""
-    x = _tensor(input, "softplus")._data
+    input = _tensor(input, "softplus")
+    x = input._data
     scaled = x * beta
     linear = scaled > threshold
     smooth = (xp.maximum(scaled, 0) + xp.log1p(xp.exp(-xp.abs(scaled)))) / beta

@@ -8,6 +8,8 @@ from linea._backend import xp
 from linea._errors import ShapeError
 from linea._random import numpy_generator
 from linea._tensor import Tensor
+from linea.nn.functional._activation import _tensor as _activation_input
+from linea.nn.functional._linear import as_float_input
 
 __all__ = ["layer_norm", "dropout"]
 
@@ -22,6 +24,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     fused node: the gradient is the closed form, tested against the composed ops.
     """
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not isinstance(input, Tensor):  # raw data, converted as a Linear converts it
+        input = as_float_input(input, weight, "layer_norm()") if weight is not None else \
+            _activation_input(input, "layer_norm")
     x = input._data
     count = len(normalized_shape)
     if x.shape[x.ndim - count:] != normalized_shape or x.ndim < count:
@@ -68,6 +73,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     """Zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
     if not 0.0 <= p <= 1.0 or (isinstance(p, float) and math.isnan(p)):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not isinstance(input, Tensor):
+        input = _activation_input(input, "dropout")
     if not training or p == 0.0:
         return input
     x = input._data
