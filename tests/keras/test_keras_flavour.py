@@ -344,3 +344,13 @@ def test_missing_monitored_metric_warns_like_keras():
         history = model.fit(*classification_data(), epochs=2, verbose=0,
                             callbacks=[callbacks.EarlyStopping()])
     assert len(history.history["loss"]) == 2
+
+
+def test_leaky_relu_layer_keeps_its_slope_and_config():
+    layer = lk.layers.LeakyReLU(negative_slope=0.05)
+    x = np.array([[-2.0, 3.0]], np.float32)
+    np.testing.assert_allclose(np.asarray(layer(x)), [[-0.1, 3.0]], rtol=1e-6)
+    assert layer.get_config()["negative_slope"] == 0.05
+    assert lk.layers.LeakyReLU().negative_slope == 0.3  # Keras's layer default
+    with pytest.raises(ValueError, match="negative_slope"):
+        lk.layers.LeakyReLU(negative_slope=-1)

@@ -164,6 +164,8 @@ KERAS_CASES = [
      ["linear", "silu", "linear", "tanh", "linear"]),
     ("dense-14-nobias", [("dense-nobias", 6, "relu")] * 13 + [("dense-nobias", 6, None)],
      ["linear", "relu"] * 13 + ["linear"]),
+    ("leaky-layer", [("dense", 5, None), ("leaky", 0.01), ("dense", 2, "leaky_relu")],
+     ["linear", "leaky_relu(negative_slope=0.01)", "linear", "leaky_relu(negative_slope=0.2)"]),
 ]
 
 
@@ -180,6 +182,8 @@ def keras_model(spec, width=6, seed=0):
                                                           gamma_initializer="random_uniform"))
         elif entry[0] == "dropout":
             layers.append(keras.layers.Dropout(0.3))
+        elif entry[0] == "leaky":
+            layers.append(keras.layers.LeakyReLU(negative_slope=entry[1]))
         else:
             layers.append(keras.layers.Activation(entry[1]))
     return keras.Sequential(layers)
@@ -202,5 +206,25 @@ def test_keras_written_files(tmp_path, case):
     assert outcome(lambda: io.load_model(weights, layers=layers), x, expected) == "right"
     outcome(lambda: io.load_model(weights), x, expected)
     activations = {entry[2] for entry in spec if entry[0].startswith("dense")} - {None}
-    if len(activations) == 1:
+    if len(activations) == 1 and activations != {"leaky_relu"}:  # its slope must be given
         outcome(lambda: io.load_model(weights, activation=activations.pop()), x, expected)
+
+
+@pytest.mark.parametrize("case", [c for c in TORCH_CASES if c[0] in ("norm-4-relu", "dropout-6-leaky",
+                                                                   "softplus-3")],
+                         ids=lambda case: case[0])
+def test_convert_torch_files_for_keras(tmp_path, case):
+    """linea convert .pt → .keras: checked against PyTorch, and real Keras gives torch's outputs."""
+    from linea._inspect import convert_file
+
+    name, depth, square, activation, norm, dropout, bias = case
+    model, layers, width = torch_model(depth, square, activation, norm, dropout, bias, seed=3)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    report = convert_file(tmp_path / "m.pt", tmp_path / "m.keras", layers=layers)
+    assert report.reference == "PyTorch" and report.candidate == "Keras"
+    assert report.difference <= 1e-5
+    x = np.random.default_rng(1).standard_normal((9, width)).astype(np.float32)
+    back = keras.saving.load_model(tmp_path / "m.keras")
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x)), expected, rtol=1e-5, atol=1e-5)

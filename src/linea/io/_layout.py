@@ -36,7 +36,8 @@ __all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers"
 
 LAYOUTS = ("torch", "keras")
 #: Keras weightless layer classes (snake_case paths) and the layers= entry each one is.
-_KERAS_WEIGHTLESS = {"dropout": "dropout", "flatten": "flatten", "activation": "activation"}
+_KERAS_WEIGHTLESS = {"dropout": "dropout", "flatten": "flatten", "activation": "activation",
+                     "leaky_re_lu": "activation"}
 _NUMBERED = re.compile(r"^(.*?)_?(\d+)$")
 _LAYER_ENTRY = re.compile(r"^([a-z_]+)\s*(?:\((.*)\))?$")
 
@@ -309,6 +310,7 @@ def _check_weightless(stored: StoredState, given: list[LayerSpec] | None, source
     counts = {"dropout": sum(s.kind == "dropout" for s in given),
               "flatten": sum(s.kind == "flatten" for s in given),
               "activation": sum(s.kind == "activation" for s in given)}
+    classes = [_KERAS_WEIGHTLESS[c] for c in classes]
     for kind in ("dropout", "flatten"):
         if classes.count(kind) != counts[kind]:
             raise FormatError(f"{source}: the file has {classes.count(kind)} {kind} layer(s), "

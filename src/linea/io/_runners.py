@@ -55,30 +55,37 @@ def _keras_model_file(path, x):
 def _keras_weights_file(path, x, specs, weightless):
     if not (_available("keras") and _available("h5py")):
         return None
+    from linea.io._spec import _needs_leaky_layer, keras_activation
+
     keras = _keras()
-    activation_layers = any(name.rsplit("_", 1)[0] == "activation" or name == "activation"
-                            for name in weightless)
+    activation_layers = any(name.split("_")[0] == "activation" for name in weightless)
     layers, index = [keras.Input(shape=x.shape[1:], dtype=str(x.dtype))], 0
-    while index < len(specs):
-        spec = specs[index]
-        following = specs[index + 1] if index + 1 < len(specs) else None
-        if spec.kind == "linear":
-            fold = following is not None and following.kind == "activation" and not activation_layers
-            layers.append(keras.layers.Dense(spec.weight.shape[0], use_bias=spec.bias is not None,
-                                             activation=following.activation if fold else None,
-                                             dtype=str(x.dtype)))
-            index += 2 if fold else 1
-            continue
-        if spec.kind == "activation":
-            layers.append(keras.layers.Activation(spec.activation))
-        elif spec.kind == "layernorm":
-            layers.append(keras.layers.LayerNormalization(epsilon=spec.eps, center=spec.bias is not None,
-                                                          dtype=str(x.dtype)))
-        elif spec.kind == "dropout":
-            layers.append(keras.layers.Dropout(spec.rate))
-        elif spec.kind == "flatten":
-            layers.append(keras.layers.Flatten())
-        index += 1
+    try:
+        while index < len(specs):
+            spec = specs[index]
+            following = specs[index + 1] if index + 1 < len(specs) else None
+            if spec.kind == "linear":
+                fold = following is not None and following.kind == "activation" and \
+                    not activation_layers and not _needs_leaky_layer(following)
+                layers.append(keras.layers.Dense(
+                    spec.weight.shape[0], use_bias=spec.bias is not None, dtype=str(x.dtype),
+                    activation=keras_activation(following) if fold else None))
+                index += 2 if fold else 1
+                continue
+            if spec.kind == "activation" and _needs_leaky_layer(spec):
+                layers.append(keras.layers.LeakyReLU(negative_slope=spec.extra["negative_slope"]))
+            elif spec.kind == "activation":
+                layers.append(keras.layers.Activation(keras_activation(spec)))
+            elif spec.kind == "layernorm":
+                layers.append(keras.layers.LayerNormalization(
+                    epsilon=spec.eps, center=spec.bias is not None, dtype=str(x.dtype)))
+            elif spec.kind == "dropout":
+                layers.append(keras.layers.Dropout(spec.rate))
+            elif spec.kind == "flatten":
+                layers.append(keras.layers.Flatten())
+            index += 1
+    except TypeError:  # an activation Keras cannot name: no Keras twin
+        return None
     model = keras.Sequential(layers)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Keras warns, not fails, on weights it skips

@@ -92,6 +92,10 @@ def activation_name(module) -> tuple[str, dict] | None:
 def keras_activation(spec) -> str:
     """The Keras name of an activation spec; TypeError where Keras has no such activation."""
     settings = activation_settings(spec.activation, spec.extra)
+    if spec.activation == "softplus" and settings["threshold"] >= 20:
+        # torch's linear branch above the threshold differs from Keras's softplus by
+        # log1p(e^-t) ≤ 2.1e-9 for t ≥ 20: below float32's resolution there.
+        return "softplus"
     if spec.activation == "gelu_tanh" or settings != _DEFAULTS.get(spec.activation, {}):
         raise TypeError(f"the activation {spec.activation} {settings or ''} has no Keras "
                         "name (Keras's leaky_relu has slope 0.2, its softplus no threshold, its "
@@ -174,6 +178,9 @@ def spec_from_keras(model) -> list[LayerSpec]:
             name = activations.serialize(layer.activation)
             if name != "linear":
                 specs.append(LayerSpec("activation", activation=name))
+        elif isinstance(layer, keras_layers.LeakyReLU):
+            specs.append(LayerSpec("activation", activation="leaky_relu", name=layer.name,
+                                   extra={"negative_slope": layer.negative_slope}))
         elif isinstance(layer, keras_layers.Activation):
             specs.append(LayerSpec("activation", activation=activations.serialize(layer.activation),
                                    name=layer.name))
@@ -234,6 +241,12 @@ def nn_from_spec(specs) -> nn.Sequential:
     return nn.Sequential(*modules).eval()
 
 
+def _needs_leaky_layer(spec) -> bool:
+    """A leaky_relu whose slope is not the "leaky_relu" string's 0.2 is a LeakyReLU layer."""
+    return spec.activation == "leaky_relu" and \
+        activation_settings("leaky_relu", spec.extra)["negative_slope"] != 0.2
+
+
 def keras_from_spec(specs, input_shape=None) -> KerasSequential:
     """A built ``linea.keras.Sequential``; an activation right after a linear folds into its Dense."""
     layers, index, specs = [], 0, list(specs)
@@ -242,7 +255,8 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
         spec = specs[index]
         if spec.kind == "linear":
             following = specs[index + 1] if index + 1 < len(specs) else None
-            fold = following is not None and following.kind == "activation"
+            fold = following is not None and following.kind == "activation" and \
+                not _needs_leaky_layer(following)
             out_features, in_features = spec.weight.shape
             first_in = first_in if first_in is not None else in_features
             dense = keras_layers.Dense(out_features, activation=keras_activation(following) if fold else None,
@@ -254,7 +268,9 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
             layers.append(dense)
             index += 2 if fold else 1
             continue
-        if spec.kind == "activation":
+        if spec.kind == "activation" and _needs_leaky_layer(spec):
+            layers.append(keras_layers.LeakyReLU(negative_slope=spec.extra["negative_slope"]))
+        elif spec.kind == "activation":
             layers.append(keras_layers.Activation(keras_activation(spec)))
         elif spec.kind == "dropout":
             layers.append(keras_layers.Dropout(spec.rate))

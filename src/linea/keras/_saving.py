@@ -249,12 +249,13 @@ def deserialize_layer(entry: dict):
         raise FormatError(f"a layer entry of the model config is malformed: {str(entry)[:200]}")
     name = entry.get("class_name")
     cls = {"Dense": layers_module.Dense, "Activation": layers_module.Activation,
+           "LeakyReLU": layers_module.LeakyReLU,
            "Dropout": layers_module.Dropout, "Flatten": layers_module.Flatten,
            "LayerNormalization": layers_module.LayerNormalization,
            "InputLayer": layers_module.InputLayer}.get(name)
     if cls is None:
         raise FormatError(f"layer type {name!r} is not supported by linea (it reads Dense, "
-                          "Activation, Dropout, Flatten, LayerNormalization and InputLayer)")
+                          "Activation, LeakyReLU, Dropout, Flatten, LayerNormalization and InputLayer)")
     config = dict(entry.get("config", {}))
     if name == "InputLayer":
         return cls(batch_shape=config.get("batch_shape") or config.get("batch_input_shape"),
@@ -319,11 +320,12 @@ def _expected_shapes(config: dict, source: str) -> list:
                 total *= size
             shape = [integer(total, "the flattened size")]
             shapes.append([])
-        elif kind in ("Activation", "Dropout"):
+        elif kind in ("Activation", "LeakyReLU", "Dropout"):
             shapes.append([])
         else:
             raise FormatError(f"{source}: layer type {kind!r} is not supported by linea (it reads "
-                              "Dense, Activation, Dropout, Flatten, LayerNormalization and InputLayer)")
+                              "Dense, Activation, LeakyReLU, Dropout, Flatten, LayerNormalization and "
+                              "InputLayer)")
     return shapes
 
 

@@ -1,8 +1,8 @@
 """Keras-flavour layers with Keras 3's names, defaults and weight layouts."""
 from linea.keras.layers._core import (Activation, Dropout, Flatten, Input, InputLayer,
-                                      LayerNormalization)
+                                      LayerNormalization, LeakyReLU)
 from linea.keras.layers._dense import Dense
 from linea.keras.layers._layer import Layer, Variable
 
-__all__ = ["Layer", "Variable", "Dense", "Activation", "Dropout", "Flatten",
+__all__ = ["Layer", "Variable", "Dense", "Activation", "LeakyReLU", "Dropout", "Flatten",
            "LayerNormalization", "Input", "InputLayer"]

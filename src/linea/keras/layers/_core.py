@@ -9,7 +9,8 @@ from linea.keras import activations, initializers, regularizers, constraints
 from linea.keras.layers._layer import Layer, as_compute_tensor, check_shape_rank
 from linea.nn import functional as F
 
-__all__ = ["InputLayer", "Input", "Activation", "Dropout", "Flatten", "LayerNormalization"]
+__all__ = ["InputLayer", "Input", "Activation", "LeakyReLU", "Dropout", "Flatten",
+           "LayerNormalization"]
 
 
 class InputLayer(Layer):
@@ -57,6 +58,26 @@ class Activation(Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config["activation"] = activations.serialize(self.activation)
+        return config
+
+
+class LeakyReLU(Layer):
+    """x if x > 0 else negative_slope·x, as a layer (Keras's default slope here is 0.3)."""
+
+    def __init__(self, negative_slope: float = 0.3, **kwargs) -> None:
+        kwargs.pop("alpha", None)
+        super().__init__(**kwargs)
+        if negative_slope is None or negative_slope < 0:
+            raise ValueError("The negative_slope value of a Leaky ReLU layer cannot be None or "
+                             f"negative value. Expected a float. Received: negative_slope={negative_slope}")
+        self.negative_slope = float(negative_slope)
+
+    def call(self, inputs, training: bool = False):
+        return F.leaky_relu(as_compute_tensor(inputs, self._dtype), self.negative_slope)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["negative_slope"] = self.negative_slope
         return config
 
 
