@@ -8,18 +8,49 @@ Under ``no_grad`` no node, closure or saved array is created at all.
 from __future__ import annotations
 
 import functools
+import threading
 
 from linea._backend import owner
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward",
+           "needs_grad", "record"]
 
-# A one-element list so every module reads the same flag without a function call.
-GRAD_ENABLED = [True]
+
+class _GradState(threading.local):
+    """Grad mode, per thread as in PyTorch: a new thread starts with recording on."""
+
+    enabled = True
+
+
+_GRAD = _GradState()
 
 
 def is_grad_enabled() -> bool:
-    """True when operations record the graph for ``backward()``."""
-    return GRAD_ENABLED[0]
+    """True when operations record the graph for ``backward()`` (in this thread)."""
+    return _GRAD.enabled
+
+
+def needs_grad(*inputs) -> bool:
+    """Whether an op on ``inputs`` is recorded: grad mode on and some input requiring grad.
+
+    The one reader of grad mode for ops; with ``record`` it is the one place where
+    recording happens, so cross-cutting concerns (autocast, version counters) hook here.
+    """
+    if _GRAD.enabled:
+        for tensor in inputs:
+            if tensor is not None and tensor._requires_grad:
+                return True
+    return False
+
+
+def record(result, name: str, inputs, backward):
+    """Attach to ``result`` the node whose ``backward(grad)`` gives one gradient per input.
+
+    The one builder of graph nodes; call it only where ``needs_grad`` said so.
+    """
+    result._requires_grad = True
+    result.grad_fn = Node(name, tuple(inputs), backward)
+    return result
 
 
 class _GradMode:
@@ -33,12 +64,12 @@ class _GradMode:
     _previous = True
 
     def __enter__(self):
-        self._previous = GRAD_ENABLED[0]
-        GRAD_ENABLED[0] = self.mode
+        self._previous = _GRAD.enabled
+        _GRAD.enabled = self.mode
         return self
 
     def __exit__(self, *exc_info) -> None:
-        GRAD_ENABLED[0] = self._previous
+        _GRAD.enabled = self._previous
 
     def __call__(self, function):
         mode_class = self.__class__
@@ -68,14 +99,14 @@ class set_grad_enabled(_GradMode):
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
-        self._previous = GRAD_ENABLED[0]
-        GRAD_ENABLED[0] = self.mode
+        self._previous = _GRAD.enabled
+        _GRAD.enabled = self.mode
 
     def __enter__(self):
         return self
 
     def __call__(self, function):
-        GRAD_ENABLED[0] = self._previous
+        _GRAD.enabled = self._previous
         mode = self.mode
 
         @functools.wraps(function)

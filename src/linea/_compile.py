@@ -12,14 +12,13 @@ does not know runs eagerly, after a one-line warning.
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import warnings
 
 from linea._autograd import no_grad
 from linea._backend import xp
 from linea._tensor import Tensor
-from linea.keras import activations as keras_activations
-from linea.keras import layers as keras_layers
-from linea.keras._sequential import Sequential as KerasSequential
 from linea.nn import modules as nn
 
 __all__ = ["compile", "CompiledModel"]
@@ -64,11 +63,22 @@ def _module_activation(module):
     raise _CannotPlan(type(module).__name__)
 
 
+def _keras():
+    """The Keras flavour's modules, if it is loaded (a Keras model exists only if it is)."""
+    if "linea.keras" not in sys.modules:
+        return None
+    from linea.keras import activations, layers
+    from linea.keras._sequential import Sequential
+
+    return activations, layers, Sequential
+
+
 def _flatten(model) -> list:
     """The model as a flat list of leaf layers (nested Sequentials opened)."""
     if isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward:
         return [leaf for module in model for leaf in _flatten(module)]
-    if isinstance(model, KerasSequential):
+    keras = _keras()
+    if keras is not None and isinstance(model, keras[2]):
         return [leaf for layer in model.layers for leaf in _flatten(layer)]
     return [model]
 
@@ -157,12 +167,15 @@ class _EagerStep:
 
 
 class CompiledModel:
-    """A callable that runs ``model`` for inference through per-shape plans."""
+    """A callable that runs ``model`` for inference through per-shape plans.
+
+    Plans own their buffers, so each thread gets plans of its own: several threads
+    may call one compiled model at once.
+    """
 
     def __init__(self, model) -> None:
         self.model = model
-        self._plans: dict = {}
-        self._last = (None, None, None)
+        self._local = threading.local()
         self._fallback = None
         try:
             self._layers = _flatten(model)
@@ -176,6 +189,14 @@ class CompiledModel:
     def _step_for(self, layer):
         if isinstance(layer, nn.Linear):
             return _LinearStep(layer, kernel_layout=False)
+        if isinstance(layer, (nn.LayerNorm, nn.Flatten)):
+            return _EagerStep(lambda t, layer=layer: layer(t))
+        keras = _keras()
+        if keras is None:
+            name, module = _module_activation(layer)
+            return ("activation", _inplace_activation(name) if name is not None
+                    else _eager_activation(module))
+        keras_activations, keras_layers, _ = keras
         if isinstance(layer, keras_layers.Dense):
             step = _LinearStep(layer, kernel_layout=True)
             name = keras_activations.serialize(layer.activation)
@@ -186,8 +207,7 @@ class CompiledModel:
             return ("activation", _inplace_activation(name) or _eager_activation(layer.activation))
         if isinstance(layer, keras_layers.Dropout):
             return ("activation", _inplace_activation("linear"))
-        if isinstance(layer, (nn.LayerNorm, nn.Flatten, keras_layers.LayerNormalization,
-                              keras_layers.Flatten)):
+        if isinstance(layer, (keras_layers.LayerNormalization, keras_layers.Flatten)):
             return _EagerStep(lambda t, layer=layer: layer(t))
         name, module = _module_activation(layer)
         if name is not None:
@@ -229,7 +249,8 @@ class CompiledModel:
         x = input._data if input.__class__ is Tensor else getattr(input, "_data", None)
         if x is None:
             x = xp.asarray(input)
-        last_shape, last_dtype, steps = self._last
+        local = self._local
+        last_shape, last_dtype, steps = getattr(local, "last", (None, None, None))
         if x.shape != last_shape or x.dtype is not last_dtype:
             if x.dtype != self._dtype():  # raw data of another dtype: convert, as the layers do
                 x = x.astype(self._dtype())
@@ -237,17 +258,18 @@ class CompiledModel:
             if steps is None:
                 with no_grad():
                     return self.model(input)
-            self._last = (x.shape, x.dtype, steps)
+            local.last = (x.shape, x.dtype, steps)
         for run in steps:
             x = run(x)
         return _make(x)  # the last step wrote a fresh array; the other buffers are reused
 
     def _steps_for(self, shape, dtype):
         key = (shape, dtype)
-        steps = self._plans.get(key)
+        plans = self._local.__dict__.setdefault("plans", {})
+        steps = plans.get(key)
         if steps is None:
             try:
-                steps = self._plans[key] = self._plan(shape, dtype)
+                steps = plans[key] = self._plan(shape, dtype)
             except _CannotPlan as reason:
                 warnings.warn(f"linea.compile: cannot plan {reason}; running the model eagerly",
                               stacklevel=3)
@@ -260,7 +282,7 @@ class CompiledModel:
         return xp.dtype(xp.float32)
 
     def __repr__(self) -> str:
-        return f"CompiledModel({self.model!r}, plans={len(self._plans)})"
+        return f"CompiledModel({self.model!r}, plans={len(getattr(self._local, 'plans', {}))})"
 
 
 def compile(model) -> CompiledModel:  # noqa: A001 - linea.compile mirrors torch.compile

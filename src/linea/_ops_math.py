@@ -7,7 +7,7 @@ tensors, so ``float32 * 2.0`` and ``float32 + int64`` stay float32.
 """
 from __future__ import annotations
 
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor
@@ -72,9 +72,9 @@ def _binary(name, compute, gradients, a, b):
     if type(out) is not xp.ndarray:
         out = xp.asarray(out)
     result = _make(out)
-    needs_a = a_is_tensor and a._requires_grad
-    needs_b = b_is_tensor and b._requires_grad
-    if (needs_a or needs_b) and GRAD_ENABLED[0]:
+    if needs_grad(a if a_is_tensor else None, b if b_is_tensor else None):
+        needs_a = a_is_tensor and a._requires_grad
+        needs_b = b_is_tensor and b._requires_grad
         x_shape, y_shape = xp.shape(x), xp.shape(y)
 
         def backward(grad):
@@ -84,9 +84,7 @@ def _binary(name, compute, gradients, a, b):
                 unbroadcast(grad_y, y_shape) if needs_b else None,
             )
 
-        result._requires_grad = True
-        result.grad_fn = Node(name, (a if a_is_tensor else None, b if b_is_tensor else None),
-                              backward)
+        record(result, name, (a if a_is_tensor else None, b if b_is_tensor else None), backward)
     return result
 
 
@@ -176,9 +174,8 @@ def compare(numpy_compare, a, b):
 def _unary(name, input_tensor, out, gradient):
     """Wrap ``out``; ``gradient(grad)`` gives the input's gradient."""
     result = _make(out)
-    if input_tensor._requires_grad and GRAD_ENABLED[0]:
-        result._requires_grad = True
-        result.grad_fn = Node(name, (input_tensor,), lambda grad: (gradient(grad),))
+    if needs_grad(input_tensor):
+        record(result, name, (input_tensor,), lambda grad: (gradient(grad),))
     return result
 
 
@@ -224,9 +221,8 @@ def sigmoid(a: Tensor) -> Tensor:
 def relu(a: Tensor) -> Tensor:
     x = a._data
     result = _make(_maximum(x, 0))
-    if a._requires_grad and GRAD_ENABLED[0]:  # the closure only when recording
-        result._requires_grad = True
-        result.grad_fn = Node("Relu", (a,), lambda grad: (grad * (x > 0),))
+    if needs_grad(a):  # the closure only when recording
+        record(result, "Relu", (a,), lambda grad: (grad * (x > 0),))
     return result
 
 
@@ -276,8 +272,8 @@ def matmul(a, b) -> Tensor:
         x, y = _promote(x, y)
     out = xp.asarray(xp.matmul(x, y))
     result = _make(out)
-    needs_a, needs_b = a._requires_grad, b._requires_grad
-    if (needs_a or needs_b) and GRAD_ENABLED[0]:
+    if needs_grad(a, b):
+        needs_a, needs_b = a._requires_grad, b._requires_grad
 
         def backward(grad):
             if x.ndim == 1 and y.ndim == 1:  # a dot product
@@ -299,6 +295,5 @@ def matmul(a, b) -> Tensor:
                 grad_y = grad_y.reshape(y.shape)
             return grad_x, grad_y
 
-        result._requires_grad = True
-        result.grad_fn = Node("Mm", (a, b), backward)
+        record(result, "Mm", (a, b), backward)
     return result

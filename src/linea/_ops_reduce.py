@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from linea import _dtype
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._tensor import Tensor
 
@@ -40,9 +40,8 @@ def _expand_back(grad, axes, keepdim: bool, shape):
 
 def _record(name, tensor, out, backward):
     result = _make(out if type(out) is xp.ndarray else xp.asarray(out))
-    if tensor._requires_grad and GRAD_ENABLED[0]:
-        result._requires_grad = True
-        result.grad_fn = Node(name, (tensor,), lambda grad: (backward(grad),))
+    if needs_grad(tensor):
+        record(result, name, (tensor,), lambda grad: (backward(grad),))
     return result
 
 

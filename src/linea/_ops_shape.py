@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from linea import _dtype
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
@@ -12,9 +12,8 @@ _make = Tensor._make
 
 def _record(name, tensor, out, backward):
     result = _make(out)
-    if tensor._requires_grad and GRAD_ENABLED[0]:
-        result._requires_grad = True
-        result.grad_fn = Node(name, (tensor,), lambda grad: (backward(grad),))
+    if needs_grad(tensor):
+        record(result, name, (tensor,), lambda grad: (backward(grad),))
     return result
 
 
@@ -202,9 +201,8 @@ def _tensors(tensors, function: str) -> list:
 
 def _join(name, tensors, out, split):
     result = _make(out)
-    if GRAD_ENABLED[0] and any(t._requires_grad for t in tensors):
-        result._requires_grad = True
-        result.grad_fn = Node(name, tuple(tensors), split)
+    if needs_grad(*tensors):
+        record(result, name, tensors, split)
     return result
 
 

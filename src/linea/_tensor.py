@@ -8,7 +8,7 @@ The operations themselves live in ``_ops_*`` modules, next to their gradients.
 from __future__ import annotations
 
 from linea import _dtype
-from linea._autograd import GRAD_ENABLED, run_backward
+from linea._autograd import is_grad_enabled, run_backward
 from linea._backend import xp
 from linea._errors import DTypeError, ShapeError
 
@@ -286,7 +286,7 @@ class Tensor:
 
     # ---- in-place writes --------------------------------------------------
     def _check_inplace(self, what: str) -> None:
-        if GRAD_ENABLED[0] and self._requires_grad:
+        if self._requires_grad and is_grad_enabled():
             kind = "a leaf tensor that requires grad" if self.grad_fn is None else \
                 "a tensor that is part of the autograd graph"
             raise RuntimeError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
@@ -23,9 +23,8 @@ _make = Tensor._make
 
 def _unary(name: str, input: Tensor, out, gradient) -> Tensor:
     result = _make(out)
-    if input._requires_grad and GRAD_ENABLED[0]:
-        result._requires_grad = True
-        result.grad_fn = Node(name, (input,), lambda grad: (gradient(grad),))
+    if needs_grad(input):
+        record(result, name, (input,), lambda grad: (gradient(grad),))
     return result
 
 

@@ -6,7 +6,7 @@ per group. The patch gather's gradient scatters back (col2im).
 """
 from __future__ import annotations
 
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._errors import ShapeError
 from linea._ops_shape import cat
@@ -67,7 +67,7 @@ def unfold_patches(input: Tensor, kernel_size, stride, padding4, dilation) -> Te
             patches[:, :, :, :, i, j] = window.transpose(0, 2, 3, 1)
     out = patches.reshape(n, oh, ow, c * kh * kw)
     result = Tensor._make(out)
-    if input._requires_grad and GRAD_ENABLED[0]:
+    if needs_grad(input):
         def backward(grad):
             grad6 = grad.reshape(n, oh, ow, c, kh, kw)
             grad_padded = xp.zeros((n, c, ph, pw), grad.dtype)
@@ -78,8 +78,7 @@ def unfold_patches(input: Tensor, kernel_size, stride, padding4, dilation) -> Te
                         grad6[:, :, :, :, i, j].transpose(0, 3, 1, 2)
             return (grad_padded[:, :, top: ph - bottom, left: pw - right],)
 
-        result._requires_grad = True
-        result.grad_fn = Node("Im2col", (input,), backward)
+        record(result, "Im2col", (input,), backward)
     return result
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import outer, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -119,12 +119,10 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
             out += b
         out = out.reshape(lead + (out_features,))
     result = _make(out)
-    if not GRAD_ENABLED[0]:
-        return result
-    needs_x = input._requires_grad
-    needs_w = weight._requires_grad
-    needs_b = bias is not None and bias._requires_grad
-    if needs_x or needs_w or needs_b:
+    if needs_grad(input, weight, bias):
+        needs_x = input._requires_grad
+        needs_w = weight._requires_grad
+        needs_b = bias is not None and bias._requires_grad
 
         def backward(grad):
             g2 = grad if grad.ndim == 2 else grad.reshape((x2.shape[0], out_features))
@@ -145,6 +143,5 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
                 grad_b = g2.sum(axis=0)
             return grad_x, grad_w, grad_b
 
-        result._requires_grad = True
-        result.grad_fn = Node("Dense" if kernel_layout else "Linear", (input, weight, bias), backward)
+        record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward)
     return result

@@ -5,7 +5,7 @@ logits of ±1e4 give finite losses and gradients.
 """
 from __future__ import annotations
 
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -97,14 +97,13 @@ def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
         def scatter(full, values):
             xp.put_along_axis(full, picked_index, xp.expand_dims(values, axis), axis=axis)
     result = Tensor._make(xp.asarray(out))
-    if log_probs._requires_grad and GRAD_ENABLED[0]:
+    if needs_grad(log_probs):
         def backward(grad):
             full = xp.zeros(logp.shape, grad.dtype)
             scatter(full, -grad * valid)
             return (full,)
 
-        result._requires_grad = True
-        result.grad_fn = Node("NllGather", (log_probs,), backward)
+        record(result, "NllGather", (log_probs,), backward)
     return result, valid, safe
 
 
@@ -215,7 +214,7 @@ def _cross_entropy_2d(input: Tensor, target: Tensor, ignore_index: int) -> Tenso
         losses = losses * valid
     out = xp.asarray(losses.sum() / count if count else xp.asarray(xp.nan, x.dtype), dtype=x.dtype)
     result = Tensor._make(out)
-    if input._requires_grad and GRAD_ENABLED[0]:
+    if needs_grad(input):
         def backward(grad):
             probabilities = exp / total
             probabilities[index, safe] -= 1
@@ -224,8 +223,7 @@ def _cross_entropy_2d(input: Tensor, target: Tensor, ignore_index: int) -> Tenso
             probabilities *= grad / count
             return (probabilities,)
 
-        result._requires_grad = True
-        result.grad_fn = Node("CrossEntropy", (input,), backward)
+        record(result, "CrossEntropy", (input,), backward)
     return result
 
 
@@ -234,13 +232,12 @@ def _softplus_exact(input: Tensor) -> Tensor:
     x = input._data
     out = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
     result = Tensor._make(out)
-    if input._requires_grad and GRAD_ENABLED[0]:
+    if needs_grad(input):
         def backward(grad):
             e = xp.exp(-xp.abs(x))
             return (grad * xp.where(x >= 0, 1 / (1 + e), e / (1 + e)),)
 
-        result._requires_grad = True
-        result.grad_fn = Node("Softplus", (input,), backward)
+        record(result, "Softplus", (input,), backward)
     return result
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from linea._autograd import GRAD_ENABLED, Node
+from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._errors import ShapeError
 from linea._random import numpy_generator
@@ -49,7 +49,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         out += bias._data
     result = _make(out)
     inputs = (input, weight, bias)
-    if GRAD_ENABLED[0] and any(t is not None and t._requires_grad for t in inputs):
+    if needs_grad(*inputs):
         lead = tuple(range(x.ndim - count))
 
         def backward(grad):
@@ -63,8 +63,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
             grad_b = grad.sum(axis=lead) if bias is not None else None
             return grad_x, grad_w, grad_b
 
-        result._requires_grad = True
-        result.grad_fn = Node("LayerNorm", inputs, backward)
+        record(result, "LayerNorm", inputs, backward)
     return result
 
 
