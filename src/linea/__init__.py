@@ -15,12 +15,32 @@ from linea._errors import DTypeError, FormatError, ShapeError, StateDictError
 from linea._ops_shape import cat, stack, where
 from linea._random import (Generator, default_generator, get_rng_state, initial_seed,
                            manual_seed, seed, set_rng_state)
-from linea._serialization import load, save
 from linea._tensor import Tensor, device
 
-from linea import nn, optim, utils  # noqa: E402  (after the core they are built on)
+#: Loaded on first use, so `import linea` costs little more than NumPy: name → module.
+_LAZY_MODULES = {"nn": "linea.nn", "optim": "linea.optim", "utils": "linea.utils",
+                 "io": "linea.io", "convert": "linea.convert", "data": "linea.data",
+                 "keras": "linea.keras"}
 
-from linea._compile import compile  # noqa: E402,A001
+
+def __getattr__(name: str):
+    import importlib
+
+    if name == "compile":
+        from linea._compile import compile as compile_model
+
+        return compile_model
+    if name in ("save", "load"):
+        from linea import _serialization
+
+        return getattr(_serialization, name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(_LAZY_MODULES[name])
+    raise AttributeError(f"module 'linea' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"compile", "save", "load"} | set(_LAZY_MODULES))
 
 __version__ = "0.1.0"
 
@@ -39,5 +59,6 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "get_default_dtype", "save", "load",
     "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
-    "bool", "float", "double", "half", "long", "nn", "optim", "utils", "compile",
+    "bool", "float", "double", "half", "long", "nn", "optim", "utils", "compile", "io", "convert",
+    "data",
 ]

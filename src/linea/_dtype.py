@@ -9,36 +9,58 @@ from linea._backend import xp
 
 __all__ = [
     "DType", "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16",
-    "int32", "int64", "bool", "as_dtype", "from_numpy_dtype", "get_default_dtype",
+    "int32", "int64", "bool", "as_dtype", "from_numpy_dtype", "get_default_dtype", "is_floating",
 ]
 
 _builtin_bool = bool
 
 
+def is_floating(numpy_dtype) -> _builtin_bool:
+    """True for a floating-point NumPy dtype, bfloat16 (ml_dtypes' kind "V") included."""
+    return numpy_dtype.kind == "f" or numpy_dtype.name == "bfloat16"
+
+
 class DType:
-    """A tensor element type (``linea.float32`` …); ``.numpy`` is the NumPy dtype."""
+    """A tensor element type (``linea.float32`` …), keyed by name; ``.numpy`` is the NumPy dtype.
 
-    __slots__ = ("name", "numpy", "is_floating_point", "itemsize")
+    bfloat16's NumPy dtype comes from ``ml_dtypes``, imported the first time it is needed,
+    so ``import linea`` does not load it.
+    """
 
-    def __init__(self, name: str, numpy_dtype) -> None:
+    __slots__ = ("name", "_numpy", "is_floating_point", "itemsize")
+
+    def __init__(self, name: str, numpy_dtype=None, *, floating: _builtin_bool | None = None,
+                 itemsize: int | None = None) -> None:
         self.name = name
-        self.numpy = xp.dtype(numpy_dtype)
-        self.is_floating_point = self.numpy.kind == "f" or name == "bfloat16"
-        self.itemsize = self.numpy.itemsize
+        self._numpy = None if numpy_dtype is None else xp.dtype(numpy_dtype)
+        self.is_floating_point = is_floating(self._numpy) if floating is None else floating
+        self.itemsize = self._numpy.itemsize if itemsize is None else itemsize
+
+    @property
+    def numpy(self):
+        if self._numpy is None:  # bfloat16: load ml_dtypes now
+            try:
+                import ml_dtypes
+            except ImportError:
+                raise ImportError(f"linea.{self.name} needs the ml_dtypes package: pip install "
+                                  "ml_dtypes (or pip install -e '.[formats]')") from None
+            self._numpy = xp.dtype(getattr(ml_dtypes, self.name))
+            _BY_NUMPY[self._numpy] = self
+        return self._numpy
 
     def __repr__(self) -> str:
         return f"linea.{self.name}"
 
     def __eq__(self, other) -> _builtin_bool:
         if isinstance(other, DType):
-            return self.numpy == other.numpy
+            return self.name == other.name
         try:
-            return self.numpy == xp.dtype(other)
+            return self.name == from_numpy_dtype(xp.dtype(other)).name
         except TypeError:
             return False
 
     def __hash__(self) -> int:
-        return hash(self.numpy)
+        return hash(self.name)
 
     def __reduce__(self):
         raise TypeError("linea dtypes are not pickled; store dtype.name instead")
@@ -53,17 +75,10 @@ int16 = DType("int16", "int16")
 int32 = DType("int32", "int32")
 int64 = DType("int64", "int64")
 bool = DType("bool", "bool")  # noqa: A001 - mirrors torch.bool
-try:  # bfloat16 comes from ml_dtypes, an optional extra
-    import ml_dtypes as _ml_dtypes
-
-    bfloat16 = DType("bfloat16", _ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - exercised only without the extra
-    bfloat16 = None
+bfloat16 = DType("bfloat16", floating=True, itemsize=2)  # ml_dtypes' bfloat16, loaded on use
 
 _BY_NUMPY = {d.numpy: d for d in (float16, float32, float64, int8, uint8, int16, int32, int64, bool)}
-if bfloat16 is not None:
-    _BY_NUMPY[bfloat16.numpy] = bfloat16
-_BY_NAME = {d.name: d for d in _BY_NUMPY.values()}
+_BY_NAME = {d.name: d for d in list(_BY_NUMPY.values()) + [bfloat16]}
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64, "int": int32})
 
 
@@ -74,7 +89,9 @@ def from_numpy_dtype(numpy_dtype) -> DType:
         numpy_dtype = xp.dtype(numpy_dtype)
         found = _BY_NUMPY.get(numpy_dtype)
         if found is None:
-            found = DType(numpy_dtype.name, numpy_dtype)
+            found = _BY_NAME.get(numpy_dtype.name)
+            if found is None or (found._numpy is not None and found._numpy != numpy_dtype):
+                found = DType(numpy_dtype.name, numpy_dtype)
             _BY_NUMPY[numpy_dtype] = found
     return found
 

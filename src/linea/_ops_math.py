@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from linea._autograd import needs_grad, record
 from linea._backend import xp
+from linea._dtype import is_floating
 from linea._errors import ShapeError
 from linea._tensor import Tensor
 
@@ -47,11 +48,9 @@ def _promote(left, right):
     """Cast so that the result dtype is PyTorch's, where NumPy would differ."""
     if not (isinstance(left, xp.ndarray) and isinstance(right, xp.ndarray)):
         return left, right
-    left_kind, right_kind = left.dtype.kind, right.dtype.kind
     if left.dtype == right.dtype:
         return left, right
-    left_float, right_float = left_kind == "f" or left.dtype.name == "bfloat16", \
-        right_kind == "f" or right.dtype.name == "bfloat16"
+    left_float, right_float = is_floating(left.dtype), is_floating(right.dtype)
     if left_float != right_float:  # an integer or bool array meets a float one
         return (left, right.astype(left.dtype)) if left_float else (left.astype(right.dtype), right)
     if left.ndim == 0 and right.ndim > 0:  # a 0-d tensor does not widen a dimensioned one

@@ -5,8 +5,6 @@ one, never from NumPy's global state, so seeded runs are reproducible.
 """
 from __future__ import annotations
 
-import json
-import secrets
 
 from linea._backend import new_bit_generator, xp
 
@@ -45,7 +43,7 @@ class Generator:
 
     def seed(self) -> int:
         """Seed from the operating system's entropy and return the seed."""
-        self.manual_seed(secrets.randbits(63))
+        self.manual_seed(__import__('secrets').randbits(63))
         return self._seed
 
     def initial_seed(self) -> int:
@@ -55,6 +53,8 @@ class Generator:
         from linea._tensor import Tensor
 
         state = {"seed": self._seed, "bit_generator": self._numpy.bit_generator.state}
+        import json
+
         encoded = json.dumps(state, sort_keys=True).encode("ascii")
         return Tensor._make(xp.frombuffer(encoded, dtype=xp.uint8).copy())
 
@@ -66,6 +66,8 @@ class Generator:
                 f"{array.dtype} with shape {array.shape}"
             )
         try:
+            import json
+
             state = json.loads(array.tobytes().decode("ascii"))
             generator = new_bit_generator(0)
             generator.bit_generator.state = state["bit_generator"]

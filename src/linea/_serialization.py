@@ -16,7 +16,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 
 from linea._backend import xp
 from linea._errors import FormatError
@@ -35,6 +34,8 @@ DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2
 def atomic_write(path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either the old file or the whole new one."""
     path = os.fspath(path)
+    import tempfile
+
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=".linea-", suffix=".tmp", dir=folder)
     try:

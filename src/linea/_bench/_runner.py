@@ -50,6 +50,40 @@ def _run_once(function: str, params: dict, timeout: float) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+_HEAVY = ("linea.keras", "linea.io", "scipy", "ml_dtypes", "h5py", "onnx", "safetensors", "torch")
+
+
+def import_cost(runs: int = 7) -> dict:
+    """``import linea`` in fresh interpreters: linea's own share (NumPy's excluded), median.
+
+    Read from ``python -X importtime``; also lists the heavy modules it loaded (none expected).
+    """
+    shares, loaded = [], set()
+    # NumPy (with numpy.random, which linea's generators use) is loaded first, so the
+    # cumulative time of the `linea` line is linea's own share.
+    probe = ("import numpy, numpy.random; import sys, linea; print('LOADED', ' '.join(sorted(m for m in sys.modules "
+             f"if m.split('.')[0] in {sorted({h.split('.')[0] for h in _HEAVY})!r} and "
+             f"m.startswith({_HEAVY!r}))))")
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-c", probe], capture_output=True,
+                              text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        cumulative = {}
+        for line in done.stderr.splitlines():
+            parts = [part.strip() for part in line.split("|")]
+            if len(parts) == 3 and parts[1].isdigit():
+                name = parts[2]
+                if name == "linea":
+                    cumulative[name] = int(parts[1])
+        if "linea" in cumulative:
+            shares.append(cumulative["linea"] / 1e6)
+        for line in done.stdout.splitlines():
+            if line.startswith("LOADED"):
+                loaded.update(line.split()[1:])
+    shares.sort()
+    return {"linea_share": shares[len(shares) // 2] if shares else None, "runs": len(shares),
+            "heavy_modules": sorted(loaded)}
+
+
 def _flops(shape, backward: bool) -> float:
     batch, n_in, n_out = shape
     rows = 1
@@ -62,8 +96,11 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
                   rounds: int | None = None) -> dict:
     budget = 0.05 if quick else 0.4
     base = {"threads": threads, "budget": budget, "rounds": rounds or (1 if quick else 3)}
-    sections = set(sections or ("environment", "linear", "mlp", "train", "memory"))
+    sections = set(sections or ("environment", "import", "linear", "mlp", "train", "memory"))
     results: dict = {"threads": threads, "quick": quick}
+    if "import" in sections:
+        progress("timing `import linea` …")
+        results["import"] = import_cost(3 if quick else 7)
     if "environment" in sections:
         progress("measuring the machine's GEMM rate …")
         results["environment"] = {**run_case("environment", base), **run_case("torch_environment", base)}
@@ -115,6 +152,14 @@ def format_report(results: dict) -> str:
         gemm = [f"NumPy {environment.get(f'numpy_gemm_{s}', 0):.0f}" for s in (2048, 4096)]
         gemm_torch = [f"PyTorch {environment.get(f'torch_gemm_{s}', 0):.0f}" for s in (2048, 4096)]
         out.append(f"fp32 GEMM GFLOP/s at 2048² / 4096²: {' / '.join(gemm)}; {' / '.join(gemm_torch)}")
+        out.append("")
+    if results.get("import"):
+        cost = results["import"]
+        share = cost.get("linea_share")
+        out.append(f"import linea: {share * 1e3:.1f} ms of linea's own (total minus NumPy's, median of "
+                   f"{cost['runs']} fresh interpreters); heavy modules loaded: "
+                   f"{', '.join(cost['heavy_modules']) or 'none'}" if share is not None else
+                   "import linea: not measured")
         out.append("")
     if results.get("linear"):
         out.append("Linear (ratios: competitor time / linea time; > 1 means linea is faster)")
@@ -170,7 +215,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short timings, two Linear shapes")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, help="fresh processes per case, best kept (default 3)")
-    parser.add_argument("--only", nargs="+", choices=("environment", "linear", "mlp", "train", "memory"),
+    parser.add_argument("--only", nargs="+", choices=("environment", "import", "linear", "mlp", "train", "memory"),
                         help="run only these sections")
     args = parser.parse_args(argv)
     results = run_benchmark(args.threads, args.quick, args.only,

@@ -59,8 +59,6 @@ def _to_numpy(tensor, name: str, source: str):
     if tensor.dtype == torch.bfloat16:
         from linea import bfloat16
 
-        if bfloat16 is None:
-            return tensor.float().numpy()
         return tensor.contiguous().view(torch.int16).numpy().view(bfloat16.numpy)
     try:
         return tensor.numpy().copy()

@@ -12,6 +12,7 @@ import math
 
 from linea._autograd import needs_grad, record
 from linea._backend import outer, xp
+from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 
@@ -34,7 +35,7 @@ def as_float_input(input, weight: Tensor, function: str) -> Tensor:
     """
     if isinstance(input, Tensor):
         kind = input._data.dtype.kind
-        if kind != "f" and input._data.dtype.name != "bfloat16":
+        if not is_floating(input._data.dtype):
             raise DTypeError(
                 f"{function} needs a floating-point input, got a tensor of dtype {input.dtype}; "
                 f"convert it with x.float() (or x.to({weight.dtype}))"
