@@ -247,3 +247,22 @@ def test_shared_non_leaf_reached_by_paths_of_different_length():
     # c feeds the output directly and through c*c: c's node must run after both consumers.
     gradcheck(lambda x: (lambda c: c / (c * c).sum(-1, keepdim=True))(x - 1.0),
               np.random.default_rng(0).standard_normal((3, 4)))
+
+
+def test_blas_ready_copies_only_what_blas_cannot_take():
+    from linea._backend import blas_ready
+
+    contiguous = np.ones((3, 4), np.float32)
+    assert blas_ready(contiguous) is contiguous
+    assert blas_ready(contiguous.T) is contiguous.T.base or blas_ready(contiguous.T).flags.f_contiguous
+    broadcast = np.broadcast_to(np.float32(1.0), (1, 512))  # what sum()'s backward hands on
+    ready = blas_ready(broadcast)
+    assert ready.flags.c_contiguous and np.array_equal(ready, broadcast)
+
+
+def test_linear_gradients_through_a_broadcast_seed_are_exact():
+    linea.manual_seed(0)
+    layer = linea.nn.Linear(8, 5)
+    x = linea.randn(1, 8, requires_grad=True)
+    layer(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), layer.weight.detach().numpy().sum(axis=0), rtol=1e-6)

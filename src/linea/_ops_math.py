@@ -8,7 +8,7 @@ tensors, so ``float32 * 2.0`` and ``float32 + int64`` stay float32.
 from __future__ import annotations
 
 from linea._autograd import needs_grad, record
-from linea._backend import xp
+from linea._backend import blas_ready, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
 from linea._tensor import Tensor
@@ -280,7 +280,7 @@ def matmul(a, b) -> Tensor:
             # Promote 1-D operands to matrices, differentiate, then drop the added axes.
             x2 = x[None, :] if x.ndim == 1 else x
             y2 = y[:, None] if y.ndim == 1 else y
-            g2 = grad
+            g2 = blas_ready(grad)
             if x.ndim == 1:
                 g2 = xp.expand_dims(g2, -2)
             if y.ndim == 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea._backend import outer, xp
+from linea._backend import blas_ready, outer, xp
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -126,7 +126,7 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         needs_b = bias is not None and bias._requires_grad
 
         def backward(grad):
-            g2 = grad if grad.ndim == 2 else grad.reshape((x2.shape[0], out_features))
+            g2 = blas_ready(grad if grad.ndim == 2 else grad.reshape((x2.shape[0], out_features)))
             grad_x = grad_w = grad_b = None
             if needs_x:
                 grad_x = xp.matmul(g2, w_in_out.T)
