@@ -20,6 +20,8 @@ from linea._autograd import no_grad
 from linea._backend import xp
 from linea._tensor import Tensor
 from linea.nn import modules as nn
+from linea.nn.functional._linear import affine_rows
+from linea.nn._registry import ACTIVATIONS, activation_of_module
 
 __all__ = ["compile", "CompiledModel"]
 
@@ -32,13 +34,10 @@ class _CannotPlan(Exception):
 
 def _inplace_activation(name: str):
     """(name, in-place function) for an activation, bit-identical to the eager op, or None."""
-    if name == "relu":
-        return name, lambda buffer: xp.maximum(buffer, 0, out=buffer)
-    if name == "tanh":
-        return name, lambda buffer: xp.tanh(buffer, out=buffer)
-    if name == "linear":
-        return name, None
-    return None
+    entry = ACTIVATIONS.get(name)
+    if entry is None or entry.inplace is None:
+        return None
+    return name, (None if name == "linear" else entry.inplace)
 
 
 def _eager_activation(function):
@@ -51,16 +50,16 @@ def _eager_activation(function):
 
 
 def _module_activation(module):
-    if isinstance(module, nn.ReLU):
-        return "relu", None
-    if isinstance(module, nn.Tanh):
-        return "tanh", None
+    """(registry name, None) for an activation with an in-place step, else (None, module)."""
     if isinstance(module, (nn.Identity, nn.Dropout)):
         return "linear", None
-    known = (nn.Sigmoid, nn.GELU, nn.SiLU, nn.LeakyReLU, nn.Softmax, nn.LogSoftmax, nn.Softplus)
-    if isinstance(module, known):
-        return None, module
-    raise _CannotPlan(type(module).__name__)
+    found = activation_of_module(module)
+    if found is None:
+        raise _CannotPlan(type(module).__name__)
+    name, settings = found
+    if _inplace_activation(name) is not None and not settings:
+        return name, None
+    return None, module
 
 
 def _keras():
@@ -113,23 +112,18 @@ def _linear_closure(layer, kernel_layout, buffer, rows, out_shape, activation):
     The common case — a 2-D input, ReLU or nothing after — gets a closure with
     no per-call branches: at batch 1 the glue is most of the cost.
     """
-    matmul, maximum, tanh = xp.matmul, xp.maximum, xp.tanh
     name, function = activation if activation is not None else ("linear", None)
     flat = len(out_shape) == 2
     seen = [None, None]  # the weight array last read, and its (in, out) view
 
-    if flat and not kernel_layout and name in ("relu", "linear") and layer.bias is not None:
-        relu = name == "relu"
+    if flat and not kernel_layout and layer.bias is not None:
 
         def fast_step(x):
             data = layer.weight._data  # live weights
             if data is not seen[0]:
                 seen[0], seen[1] = data, data.T
-            out = matmul(x, seen[1]) if buffer is None else matmul(x, seen[1], out=buffer)
-            out += layer.bias._data
-            if relu:
-                maximum(out, 0, out=out)
-            return out
+            out = affine_rows(x, seen[1], layer.bias._data, buffer)
+            return out if function is None else function(out)
 
         return fast_step
 
@@ -139,15 +133,9 @@ def _linear_closure(layer, kernel_layout, buffer, rows, out_shape, activation):
         data = layer.kernel._data if kernel_layout else layer.weight._data  # live weights
         if data is not seen[0]:
             seen[0], seen[1] = data, (data if kernel_layout else data.T)
-        out = matmul(x, seen[1]) if buffer is None else matmul(x, seen[1], out=buffer)
         bias = layer.bias
-        if bias is not None:
-            out += bias._data
-        if name == "relu":
-            maximum(out, 0, out=out)
-        elif name == "tanh":
-            tanh(out, out=out)
-        elif function is not None:
+        out = affine_rows(x, seen[1], None if bias is None else bias._data, buffer)
+        if function is not None:
             function(out)
         return out if flat else out.reshape(out_shape)
 

@@ -209,11 +209,19 @@ def tanh(a: Tensor) -> Tensor:
     return _unary("Tanh", a, out, lambda grad: grad * (1 - out * out))
 
 
-def sigmoid(a: Tensor) -> Tensor:
-    x = _float_data(a)
-    # exp(-|x|) never overflows: sigmoid(x) = 1/(1+e^-x) for x ≥ 0, e^x/(1+e^x) below.
+def stable_sigmoid(x):
+    """1 / (1 + e^-x) of an array without overflow: e^x/(1+e^x) below zero (exp(-|x|) ≤ 1)."""
     e = xp.exp(-xp.abs(x))
-    out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def stable_softplus(x):
+    """log(1 + e^x) of an array without overflow: max(x, 0) + log1p(e^-|x|)."""
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    out = stable_sigmoid(_float_data(a))
     return _unary("Sigmoid", a, out, lambda grad: grad * out * (1 - out))
 
 

@@ -18,6 +18,7 @@ from linea._errors import FormatError
 from linea._serialization import atomic_write
 from linea.io._formats import read_bounded
 from linea.io._spec import activation_settings
+from linea.nn._registry import ACTIVATIONS
 
 OPSET = 17
 _MAX_NODES = 100_000
@@ -59,9 +60,9 @@ class _Graph:
 def _activation(graph: _Graph, spec, x: str) -> str:
     name = spec.activation
     settings = activation_settings(name, spec.extra)
-    simple = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
-    if name in simple:
-        return graph.node(simple[name], [x])
+    op = ACTIVATIONS[name].onnx_op if name in ACTIVATIONS else None
+    if op is not None and name != "linear":
+        return graph.node(op, [x])
     if name == "softplus":
         softplus = graph.node("Softplus", [x])
         if settings["threshold"] == float("inf"):

@@ -27,6 +27,7 @@ import numpy as np
 from linea._errors import FormatError
 from linea.io._formats import read_bounded
 from linea.io._spec import LayerSpec
+from linea.nn._registry import ACTIVATIONS
 
 __all__ = ["read", "specs_from_proto"]
 
@@ -309,7 +310,10 @@ def _matmul(graph: _Graph, x: str, shape, node) -> _Match | None:
     return _Match([LayerSpec("linear", np.array(kernel.T), bias)], output, nodes, out_shape)
 
 
-_SIMPLE = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softplus": "softplus"}
+#: One-node activations: the registry's ONNX ops (Softplus is ONNX's, without torch's threshold).
+_SIMPLE = {entry.onnx_op: name for name, entry in ACTIVATIONS.items()
+           if entry.onnx_op is not None and name != "linear"}
+_SIMPLE["Softplus"] = "softplus"
 
 
 def _single(graph: _Graph, x: str, shape, node) -> _Match | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linea import nn
+from linea.nn._registry import ACTIVATIONS, activation_of_module
 from linea._creation import as_tensor
 from linea._tensor import Tensor
 from linea.keras import activations
@@ -38,69 +39,47 @@ class LayerSpec:
         return sum(int(a.size) for a in (self.weight, self.bias) if a is not None)
 
 
-#: Activation names of the layer list (Keras's names; "gelu_tanh" is GELU's tanh form,
-#: which Keras cannot name). Parameters other than Keras's defaults live in ``extra``:
-#: ``negative_slope`` for leaky_relu (Keras 0.2), ``threshold`` for softplus (Keras ∞).
-ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu", "softmax",
-                    "log_softmax", "leaky_relu", "softplus", "linear")
-_DEFAULTS = {"leaky_relu": {"negative_slope": 0.2}, "softplus": {"threshold": float("inf")}}
+#: Activation names of the layer list, from the one registry (``linea.nn._registry``).
+#: Parameters other than Keras's defaults live in ``extra``: ``negative_slope`` for
+#: leaky_relu (Keras 0.2), ``threshold`` for softplus (Keras ∞).
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
 
 
 def activation_settings(name: str, extra: dict | None = None) -> dict:
     """The parameters of activation ``name``: Keras's defaults updated by ``extra``."""
-    settings = dict(_DEFAULTS.get(name, {}))
+    entry = ACTIVATIONS.get(name)
+    settings = dict(entry.defaults) if entry is not None else {}
     settings.update({k: v for k, v in (extra or {}).items() if k in settings})
     return settings
 
 
 def activation_module(name: str, extra: dict | None = None):
     """The ``nn`` module computing activation ``name`` (None for "linear")."""
-    settings = activation_settings(name, extra)
-    factories = {
-        "linear": None, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-        "gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "silu": nn.SiLU,
-        "softmax": lambda: nn.Softmax(dim=-1), "log_softmax": lambda: nn.LogSoftmax(dim=-1),
-        "leaky_relu": lambda: nn.LeakyReLU(settings["negative_slope"]),
-        "softplus": lambda: nn.Softplus(beta=1.0, threshold=settings["threshold"]),
-    }
-    if name not in factories:
+    entry = ACTIVATIONS.get(name)
+    if entry is None:
         raise ValueError(f"the activation {name!r} has no linea.nn module; supported: "
-                         f"{sorted(factories)}")
-    factory = factories[name]
-    return None if factory is None else factory()
+                         f"{sorted(ACTIVATIONS)}")
+    return None if entry.module is None else entry.module(**activation_settings(name, extra))
 
 
 def activation_name(module) -> tuple[str, dict] | None:
     """(activation name, extra parameters) equal to an ``nn`` module, or None if there is none."""
-    simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.SiLU: "silu"}
-    for cls, name in simple.items():
-        if type(module) is cls:
-            return name, {}
-    if type(module) is nn.GELU:
-        return ("gelu" if module.approximate == "none" else "gelu_tanh"), {}
-    if type(module) is nn.Softmax and module.dim == -1:
-        return "softmax", {}
-    if type(module) is nn.LogSoftmax and module.dim == -1:
-        return "log_softmax", {}
-    if type(module) is nn.LeakyReLU:
-        return "leaky_relu", {"negative_slope": float(module.negative_slope)}
-    if type(module) is nn.Softplus and module.beta == 1.0:
-        return "softplus", {"threshold": float(module.threshold)}
-    return None
+    return activation_of_module(module)
 
 
 def keras_activation(spec) -> str:
     """The Keras name of an activation spec; TypeError where Keras has no such activation."""
     settings = activation_settings(spec.activation, spec.extra)
+    entry = ACTIVATIONS[spec.activation]
     if spec.activation == "softplus" and settings["threshold"] >= 20:
         # torch's linear branch above the threshold differs from Keras's softplus by
         # log1p(e^-t) ≤ 2.1e-9 for t ≥ 20: below float32's resolution there.
         return "softplus"
-    if spec.activation == "gelu_tanh" or settings != _DEFAULTS.get(spec.activation, {}):
+    if entry.keras is None or settings != entry.defaults:
         raise TypeError(f"the activation {spec.activation} {settings or ''} has no Keras "
                         "name (Keras's leaky_relu has slope 0.2, its softplus no threshold, its "
                         "gelu string is the exact form); it cannot be converted to Keras")
-    return spec.activation
+    return entry.keras
 
 
 class OnnxFlatten(nn.Module):

@@ -40,13 +40,12 @@ def _same_shape(y_true: Tensor, y_pred: Tensor, name: str) -> Tensor:
 
 def mean_squared_error(y_true, y_pred: Tensor) -> Tensor:
     y_true = _same_shape(_pair(y_true, y_pred), y_pred, "mean_squared_error")
-    difference = y_pred - y_true
-    return (difference * difference).mean(-1)
+    return F.mse_loss(y_pred, y_true, reduction="none").mean(-1)
 
 
 def mean_absolute_error(y_true, y_pred: Tensor) -> Tensor:
     y_true = _same_shape(_pair(y_true, y_pred), y_pred, "mean_absolute_error")
-    return (y_pred - y_true).abs().mean(-1)
+    return F.l1_loss(y_pred, y_true, reduction="none").mean(-1)
 
 
 def huber(y_true, y_pred: Tensor, delta: float = 1.0) -> Tensor:

@@ -6,6 +6,8 @@ shapes of the targets and predictions, as Keras chooses.
 from __future__ import annotations
 
 from linea._backend import xp
+from linea._tensor import Tensor
+from linea.keras import losses
 
 __all__ = ["get", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"]
 
@@ -24,12 +26,16 @@ def sparse_categorical_accuracy(y_true, y_pred):
     return (labels.astype(xp.int64) == y_pred.argmax(-1)).astype(xp.float32)
 
 
-def _mse(y_true, y_pred):
-    return ((y_pred - y_true.reshape(y_pred.shape)) ** 2).mean(axis=-1)
+def _on_arrays(loss):
+    """A Keras loss (on tensors, per sample) as a metric on NumPy arrays."""
+    def metric(y_true, y_pred):
+        prediction = Tensor._make(y_pred)
+        return loss(Tensor._make(y_true.reshape(y_pred.shape).astype(y_pred.dtype)), prediction)._data
+    return metric
 
 
-def _mae(y_true, y_pred):
-    return xp.abs(y_pred - y_true.reshape(y_pred.shape)).mean(axis=-1)
+_mse = _on_arrays(losses.mean_squared_error)
+_mae = _on_arrays(losses.mean_absolute_error)
 
 
 _BY_NAME = {"binary_accuracy": binary_accuracy, "categorical_accuracy": categorical_accuracy,

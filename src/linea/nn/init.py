@@ -120,18 +120,29 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     return tensor
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
-    """U(-a, a) with a = gain·√(6 / (fan_in + fan_out)) (Glorot uniform)."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor).shape)
-    bound = gain * math.sqrt(6.0 / float(fan_in + fan_out)) if fan_in + fan_out else 0.0
+def _uniform_with_std(tensor: Tensor, std: float, generator) -> Tensor:
+    """U(-a, a) of standard deviation ``std``: a = √3·std, in PyTorch's arithmetic."""
+    bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound, generator)
+
+
+def _glorot_std(tensor: Tensor, gain: float) -> float:
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor).shape)
+    return gain * math.sqrt(2.0 / float(fan_in + fan_out)) if fan_in + fan_out else 0.0
+
+
+def _he_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    return calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor.shape, mode))
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """U(-a, a) with a = √3·gain·√(2 / (fan_in + fan_out)) (Glorot uniform)."""
+    return _uniform_with_std(tensor, _glorot_std(tensor, gain), generator)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """N(0, std²) with std = gain·√(2 / (fan_in + fan_out)) (Glorot normal)."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor).shape)
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out)) if fan_in + fan_out else 0.0
-    return normal_(tensor, 0.0, std, generator)
+    return normal_(tensor, 0.0, _glorot_std(tensor, gain), generator)
 
 
 def _zero_elements(tensor: Tensor) -> bool:
@@ -143,12 +154,10 @@ def _zero_elements(tensor: Tensor) -> bool:
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
-    """U(-bound, bound) with bound = gain·√(3 / fan) (He uniform)."""
+    """U(-bound, bound) with bound = √3·gain/√fan (He uniform)."""
     if _zero_elements(_check(tensor)):
         return tensor
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor.shape, mode))
-    bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound, generator)
+    return _uniform_with_std(tensor, _he_std(tensor, a, mode, nonlinearity), generator)
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
@@ -156,8 +165,7 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     """N(0, std²) with std = gain / √fan (He normal)."""
     if _zero_elements(_check(tensor)):
         return tensor
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor.shape, mode))
-    return normal_(tensor, 0.0, std, generator)
+    return normal_(tensor, 0.0, _he_std(tensor, a, mode, nonlinearity), generator)
 
 
 def truncated_normal_array(shape, dtype, mean, std, low, high, generator=None):
@@ -213,7 +221,7 @@ def variance_scaling_(tensor: Tensor, scale: float, fan: float, distribution: st
     """
     variance = scale / max(1.0, fan)
     data = _check(tensor)._data
-    if distribution == "uniform":
+    if distribution == "uniform":  # Keras's own arithmetic (√(3v), not PyTorch's √3·√v)
         limit = math.sqrt(3.0 * variance)
         data[...] = draw_uniform(data.shape, data.dtype, -limit, limit, generator)
     elif distribution == "untruncated_normal":

@@ -12,6 +12,7 @@ from linea._autograd import needs_grad, record
 from linea._backend import xp
 from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
+from linea._ops_math import stable_sigmoid, stable_softplus
 from linea._ops_math import tanh as _tanh
 from linea._tensor import Tensor
 
@@ -107,13 +108,10 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     x = input._data
     scaled = x * beta
     linear = scaled > threshold
-    smooth = (xp.maximum(scaled, 0) + xp.log1p(xp.exp(-xp.abs(scaled)))) / beta
-    out = xp.where(linear, x, smooth)
+    out = xp.where(linear, x, stable_softplus(scaled) / beta)
 
-    def gradient(grad):
-        e = xp.exp(-xp.abs(scaled))
-        slope = xp.where(scaled >= 0, 1 / (1 + e), e / (1 + e))
-        return grad * xp.where(linear, 1, slope)
+    def gradient(grad):  # d softplus(βx)/β / dx = sigmoid(βx)
+        return grad * xp.where(linear, 1, stable_sigmoid(scaled))
 
     return _unary("Softplus", input, out, gradient)
 

@@ -76,6 +76,18 @@ def dense(input, kernel: Tensor, bias: Tensor | None = None) -> Tensor:
     return _affine(input, kernel, bias, kernel_layout=True)
 
 
+def affine_rows(x2, w_in_out, b, out=None):
+    """x2 · W + b for rows x2 (N, in) and W (in, out), into ``out`` if given.
+
+    The arithmetic of every Linear/Dense forward — eager and ``linea.compile``d alike,
+    so the two are bitwise equal by construction.
+    """
+    out = _matmul(x2, w_in_out) if out is None else _matmul(x2, w_in_out, out=out)
+    if b is not None:
+        out += b
+    return out
+
+
 def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> Tensor:
     """The one fused affine node behind ``linear`` (weight (out, in)) and ``dense`` (kernel (in, out))."""
     w = weight._data
@@ -109,16 +121,11 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
                              f"got {b.shape}")
     if x.ndim == 2:
         x2 = x
-        out = _matmul(x2, w_in_out)
-        if b is not None:
-            out += b
+        out = affine_rows(x2, w_in_out, b)
     else:  # flatten leading dims: one GEMM instead of one per batch entry
         lead = x_shape[:-1]
         x2 = x.reshape((math.prod(lead), in_features))
-        out = _matmul(x2, w_in_out)
-        if b is not None:
-            out += b
-        out = out.reshape(lead + (out_features,))
+        out = affine_rows(x2, w_in_out, b).reshape(lead + (out_features,))
     result = _make(out)
     if needs_grad(input, weight, bias):
         needs_x = input._requires_grad
