@@ -64,8 +64,9 @@ class _GradMode:
     _previous = True
 
     def __enter__(self):
-        self._previous = _GRAD.enabled
-        _GRAD.enabled = self.mode
+        state = _GRAD
+        self._previous = state.enabled
+        state.enabled = self.mode
         return self
 
     def __exit__(self, *exc_info) -> None:

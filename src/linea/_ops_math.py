@@ -71,7 +71,8 @@ def _binary(name, compute, gradients, a, b):
     if type(out) is not xp.ndarray:
         out = xp.asarray(out)
     result = _make(out)
-    if needs_grad(a if a_is_tensor else None, b if b_is_tensor else None):
+    if (a_is_tensor and a._requires_grad or b_is_tensor and b._requires_grad) and \
+            needs_grad(a if a_is_tensor else None, b if b_is_tensor else None):
         needs_a = a_is_tensor and a._requires_grad
         needs_b = b_is_tensor and b._requires_grad
         x_shape, y_shape = xp.shape(x), xp.shape(y)
@@ -173,7 +174,7 @@ def compare(numpy_compare, a, b):
 def _unary(name, input_tensor, out, gradient):
     """Wrap ``out``; ``gradient(grad)`` gives the input's gradient."""
     result = _make(out)
-    if needs_grad(input_tensor):
+    if input_tensor._requires_grad and needs_grad(input_tensor):
         record(result, name, (input_tensor,), lambda grad: (gradient(grad),))
     return result
 
@@ -228,7 +229,7 @@ def sigmoid(a: Tensor) -> Tensor:
 def relu(a: Tensor) -> Tensor:
     x = a._data
     result = _make(_maximum(x, 0))
-    if needs_grad(a):  # the closure only when recording
+    if a._requires_grad and needs_grad(a):  # the closure only when recording
         record(result, "Relu", (a,), lambda grad: (grad * (x > 0),))
     return result
 

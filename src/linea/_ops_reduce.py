@@ -40,7 +40,7 @@ def _expand_back(grad, axes, keepdim: bool, shape):
 
 def _record(name, tensor, out, backward):
     result = _make(out if type(out) is xp.ndarray else xp.asarray(out))
-    if needs_grad(tensor):
+    if tensor._requires_grad and needs_grad(tensor):
         record(result, name, (tensor,), lambda grad: (backward(grad),))
     return result
 

@@ -12,7 +12,7 @@ _make = Tensor._make
 
 def _record(name, tensor, out, backward):
     result = _make(out)
-    if needs_grad(tensor):
+    if tensor._requires_grad and needs_grad(tensor):
         record(result, name, (tensor,), lambda grad: (backward(grad),))
     return result
 

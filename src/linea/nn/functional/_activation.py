@@ -24,7 +24,7 @@ _make = Tensor._make
 
 def _unary(name: str, input: Tensor, out, gradient) -> Tensor:
     result = _make(out)
-    if needs_grad(input):
+    if input._requires_grad and needs_grad(input):
         record(result, name, (input,), lambda grad: (gradient(grad),))
     return result
 
