@@ -250,7 +250,7 @@ def test_shared_non_leaf_reached_by_paths_of_different_length():
 
 
 def test_blas_ready_copies_only_what_blas_cannot_take():
-    from linea._backend import blas_ready
+    from linea.backend import blas_ready
 
     contiguous = np.ones((3, 4), np.float32)
     assert blas_ready(contiguous) is contiguous

@@ -5,7 +5,7 @@
 (in, units)). Both run on one engine: ``linea.Tensor`` and its autograd.
 """
 from linea._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from linea._backend import get_num_threads, set_num_threads
+from linea.backend import get_num_threads, set_num_threads
 from linea._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                              full_like, linspace, ones, ones_like, rand, rand_like, randint,
                              randn, randn_like, randperm, tensor, zeros, zeros_like)

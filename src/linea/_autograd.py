@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 
-from linea._backend import owner
+from linea.backend import is_writeable, owner
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward",
            "needs_grad", "record"]
@@ -226,7 +226,7 @@ def _accumulate_leaf(tensor, grad, handed_out: set) -> None:
         from linea._tensor import Tensor
 
         memory = id(owner(grad))
-        if memory in handed_out or not grad.flags.writeable:
+        if memory in handed_out or not is_writeable(grad):
             grad = grad.copy()
             memory = id(grad)
         handed_out.add(memory)

@@ -17,7 +17,7 @@ import threading
 import warnings
 
 from linea._autograd import no_grad
-from linea._backend import xp
+from linea.backend import xp
 from linea._tensor import Tensor
 from linea.nn import modules as nn
 from linea.nn.functional._linear import affine_rows

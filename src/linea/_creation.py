@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 
 from linea import _dtype
-from linea._backend import xp
+from linea.backend import xp
 from linea._random import draw_normal, draw_uniform, numpy_generator
 from linea._tensor import Tensor, check_device
 

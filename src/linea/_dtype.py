@@ -5,7 +5,7 @@ matching NumPy dtype, so ``t.dtype == numpy.float32`` works too.
 """
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 
 __all__ = [
     "DType", "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16",
@@ -48,6 +48,12 @@ class DType:
             _BY_NUMPY[self._numpy] = self
         return self._numpy
 
+    def in_namespace(self, namespace):
+        """This dtype in an array namespace (NumPy: ``.numpy``), looked up by name."""
+        if namespace is xp:
+            return self.numpy
+        return getattr(namespace, self.name)
+
     def __repr__(self) -> str:
         return f"linea.{self.name}"
 
@@ -82,8 +88,20 @@ _BY_NAME = {d.name: d for d in list(_BY_NUMPY.values()) + [bfloat16]}
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64, "int": int32})
 
 
+def _library_dtype_name(dtype) -> str | None:
+    """The standard name of another array library's dtype (array API dtypes print as
+    ``array_api_strict.float32``, CuPy's are NumPy's), or None for a NumPy one."""
+    if isinstance(dtype, (xp.dtype, type, str)):
+        return None
+    name = str(dtype).rsplit(".", 1)[-1]
+    return name if name in _BY_NAME else None
+
+
 def from_numpy_dtype(numpy_dtype) -> DType:
-    """The linea dtype for a NumPy dtype (a new one is made for unusual dtypes)."""
+    """The linea dtype for a NumPy dtype — or, by name, another array library's dtype."""
+    other = _library_dtype_name(numpy_dtype)
+    if other is not None:
+        return _BY_NAME[other]
     found = _BY_NUMPY.get(numpy_dtype)
     if found is None:
         numpy_dtype = xp.dtype(numpy_dtype)

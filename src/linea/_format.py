@@ -1,7 +1,7 @@
 """PyTorch-style printing of tensors: ``tensor([[1., 2.]], requires_grad=True)``."""
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 
 _DEFAULT_DTYPES = ("float32", "int64", "bool")
 

@@ -8,7 +8,7 @@ tensors, so ``float32 * 2.0`` and ``float32 + int64`` stay float32.
 from __future__ import annotations
 
 from linea._autograd import needs_grad, record
-from linea._backend import blas_ready, xp
+from linea.backend import blas_ready, namespace_of, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
 from linea._tensor import Tensor
@@ -65,8 +65,11 @@ def _binary(name, compute, gradients, a, b):
     a_is_tensor, b_is_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
     x = a._data if a_is_tensor else _operand(a, b._data)
     y = b._data if b_is_tensor else _operand(b, a._data)
-    if type(x) is xp.ndarray and type(y) is xp.ndarray and x.dtype != y.dtype:
-        x, y = _promote(x, y)
+    if type(x) is xp.ndarray and type(y) is xp.ndarray:
+        if x.dtype != y.dtype:
+            x, y = _promote(x, y)
+    elif a_is_tensor and b_is_tensor:
+        namespace_of(x, y)  # two array libraries or devices: an error naming both
     out = compute(x, y)
     if type(out) is not xp.ndarray:
         out = xp.asarray(out)

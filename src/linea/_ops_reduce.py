@@ -5,7 +5,7 @@ from collections import namedtuple
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea._backend import xp
+from linea.backend import put_along_axis, take_along_axis, xp
 from linea._tensor import Tensor
 
 _make = Tensor._make
@@ -111,14 +111,14 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
         return _record("Max" if largest else "Min", tensor, out, backward_all)
     axis = _axes(dim, data.ndim)[0] if data.ndim else None
     kept_indices = (data.argmax if largest else data.argmin)(axis=axis, keepdims=True)
-    values = xp.take_along_axis(data, kept_indices, axis=axis) if data.ndim else data
+    values = take_along_axis(data, kept_indices, axis=axis) if data.ndim else data
     indices = kept_indices
     shape = data.shape
 
     def backward_dim(grad):
         full = xp.zeros(shape, grad.dtype)
         upstream = grad if keepdim or not data.ndim else xp.expand_dims(grad, axis)
-        xp.put_along_axis(full, kept_indices, upstream, axis=axis)
+        put_along_axis(full, kept_indices, upstream, axis=axis)
         return full
 
     if not keepdim and data.ndim:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea._backend import xp
+from linea.backend import scatter_add, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
 
@@ -146,7 +146,7 @@ def getitem(tensor: Tensor, index) -> Tensor:
         if basic:
             full[index] = grad
         else:  # advanced indices may repeat: accumulate
-            xp.add.at(full, index, grad)
+            scatter_add(full, index, grad)
         return full
 
     return _record("Index", tensor, out, backward)

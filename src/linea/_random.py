@@ -6,7 +6,7 @@ one, never from NumPy's global state, so seeded runs are reproducible.
 from __future__ import annotations
 
 
-from linea._backend import new_bit_generator, xp
+from linea.backend import new_bit_generator, xp
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "draw_uniform", "draw_normal"]

@@ -17,7 +17,7 @@ import math
 import os
 import struct
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._errors import FormatError
 from linea._tensor import Tensor
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import is_grad_enabled, run_backward
-from linea._backend import xp
+from linea.backend import copy_into, xp
 from linea._errors import DTypeError, ShapeError
 
 __all__ = ["Tensor", "device", "check_device", "is_device_argument", "host_array"]
@@ -298,7 +298,7 @@ class Tensor:
         self._check_inplace("copy_")
         array = src._data if isinstance(src, Tensor) else xp.asarray(src)
         try:
-            xp.copyto(self._data, array, casting="unsafe")
+            copy_into(self._data, array)
         except ValueError:
             raise ShapeError(
                 f"copy_ cannot broadcast a source of shape {array.shape} to this tensor's "
@@ -334,7 +334,7 @@ class Tensor:
 
     def _inplace(self, name: str, result: "Tensor") -> "Tensor":
         self._check_inplace(name)
-        xp.copyto(self._data, result._data, casting="same_kind")
+        copy_into(self._data, result._data, casting="same_kind")
         return self
 
     def add_(self, other, *, alpha=1):

@@ -13,7 +13,7 @@ import json
 import os
 import zipfile
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._errors import FormatError
 from linea._serialization import atomic_write
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import no_grad
-from linea._backend import xp
+from linea.backend import xp
 from linea._random import numpy_generator
 from linea._tensor import Tensor
 from linea.keras import metrics as metrics_module

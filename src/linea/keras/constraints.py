@@ -4,7 +4,7 @@ from __future__ import annotations
 from linea.keras._registry import lookup
 from linea.keras._registry import serialize as serialize_config
 
-from linea._backend import xp
+from linea.backend import xp
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "get", "serialize"]
 

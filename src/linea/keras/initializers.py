@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._random import Generator
 from linea._tensor import Tensor
 from linea.keras._registry import lookup

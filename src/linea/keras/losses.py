@@ -7,7 +7,7 @@ clipped to [ε, 1 − ε] before the log, exactly as Keras does.
 """
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor
 from linea.keras.config import epsilon

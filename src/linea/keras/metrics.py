@@ -5,7 +5,7 @@ shapes of the targets and predictions, as Keras chooses.
 """
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._tensor import Tensor
 from linea.keras import losses
 

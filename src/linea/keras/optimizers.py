@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from linea._backend import xp
+from linea.backend import xp
 from linea.optim._optimizer import Optimizer as _EngineOptimizer
 from linea.optim._optimizer import state_array
 

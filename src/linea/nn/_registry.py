@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from linea._backend import xp
+from linea.backend import xp
 from linea.nn.modules import _activation as modules
 
 __all__ = ["Activation", "ACTIVATIONS", "activation_of_module"]

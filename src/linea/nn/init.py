@@ -10,7 +10,7 @@ import math
 import warnings
 
 from linea._autograd import no_grad
-from linea._backend import xp
+from linea.backend import xp
 from linea._random import draw_normal, draw_uniform
 from linea._tensor import Tensor
 

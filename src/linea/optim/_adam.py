@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from linea._backend import xp
+from linea.backend import xp
 from linea.optim._optimizer import Optimizer, advance_step, state_array
 
 __all__ = ["Adam", "AdamW"]

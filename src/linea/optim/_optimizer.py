@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from linea._autograd import enable_grad, zero_grads
-from linea._backend import xp
+from linea.backend import xp
 from linea._errors import StateDictError
 from linea._tensor import Tensor, host_array
 

@@ -7,7 +7,7 @@ losses and configs.
 """
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import copy_into, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor
 from linea.keras import initializers, regularizers
@@ -49,7 +49,7 @@ class Variable(Parameter):
                 f"cannot assign a value of shape {array.shape} to variable {self.path} of "
                 f"shape {self.shape}"
             )
-        xp.copyto(self._data, array, casting="unsafe")
+        copy_into(self._data, array)
         return self
 
     def __repr__(self) -> str:
@@ -152,7 +152,7 @@ class Layer(Module):
                        "(in, units): pass weight.T)" if array.shape[::-1] == variable.shape else "")
                 )
         for variable, array in zip(current, arrays):
-            xp.copyto(variable._data, array, casting="unsafe")
+            copy_into(variable._data, array)
 
     def count_params(self) -> int:
         if not self.built:

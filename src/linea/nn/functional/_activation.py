@@ -9,7 +9,7 @@ import math
 import warnings
 
 from linea._autograd import needs_grad, record
-from linea._backend import xp
+from linea.backend import erf, xp
 from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
 from linea._ops_math import stable_sigmoid, stable_softplus
@@ -73,9 +73,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     input = _tensor(input, "gelu")
     x = input._data
     if approximate == "none":
-        from scipy.special import erf
-
-        cdf = (0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))).astype(x.dtype, copy=False)
+        cdf = 0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))
         out = x * cdf
 
         def gradient(grad):

@@ -7,7 +7,7 @@ per group. The patch gather's gradient scatters back (col2im).
 from __future__ import annotations
 
 from linea._autograd import needs_grad, record
-from linea._backend import xp
+from linea.backend import pad, xp
 from linea._errors import ShapeError
 from linea._ops_shape import cat
 from linea._tensor import Tensor
@@ -50,7 +50,7 @@ def unfold_patches(input: Tensor, kernel_size, stride, padding4, dilation) -> Te
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     top, bottom, left, right = padding4
-    padded = xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding4) else x
+    padded = pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding4) else x
     ph, pw = padded.shape[2], padded.shape[3]
     oh = (ph - dh * (kh - 1) - 1) // sh + 1
     ow = (pw - dw * (kw - 1) - 1) // sw + 1

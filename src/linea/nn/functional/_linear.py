@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea._backend import blas_ready, outer, xp
+from linea.backend import blas_ready, namespace_of, outer, xp
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -97,6 +97,8 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
     else:
         input = as_float_input(input, weight, "dense()" if kernel_layout else "linear()")
         x = input._data
+        if type(x) is not type(w):
+            namespace_of(x, w)  # two array libraries or devices: an error naming both
     if w.ndim != 2:
         expected = "(in, units)" if kernel_layout else "(out_features, in_features)"
         raise ShapeError(f"{_name(kernel_layout)} expects a 2-D weight {expected}, got {w.shape}")

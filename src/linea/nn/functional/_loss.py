@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea._backend import xp
+from linea.backend import put_along_axis, take_along_axis, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn.functional._activation import log_softmax, softplus
@@ -98,11 +98,11 @@ def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
     else:
         axis = 1 if logp.ndim > 1 else 0
         picked_index = xp.expand_dims(safe, axis)
-        picked = xp.squeeze(xp.take_along_axis(logp, picked_index, axis=axis), axis)
+        picked = xp.squeeze(take_along_axis(logp, picked_index, axis=axis), axis)
         out = xp.where(valid, -picked, 0).astype(logp.dtype)
 
         def scatter(full, values):
-            xp.put_along_axis(full, picked_index, xp.expand_dims(values, axis), axis=axis)
+            put_along_axis(full, picked_index, xp.expand_dims(values, axis), axis=axis)
     result = Tensor._make(xp.asarray(out))
     if needs_grad(log_probs):
         def backward(grad):

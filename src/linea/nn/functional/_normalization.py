@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea._backend import xp
+from linea.backend import xp
 from linea._errors import ShapeError
 from linea._random import numpy_generator
 from linea._tensor import Tensor

@@ -1,7 +1,7 @@
 """Conv2d: a 2-D convolution computed on Linear's matmul path (im2col)."""
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._tensor import Tensor
 from linea.nn import functional as F
 from linea.nn.functional._conv import _pair

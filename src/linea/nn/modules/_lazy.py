@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._errors import ShapeError
 
 

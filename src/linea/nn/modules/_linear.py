@@ -5,7 +5,7 @@ import math
 import numbers
 
 from linea import _dtype
-from linea._backend import xp
+from linea.backend import copy_into, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor, check_device
 from linea.nn.functional._linear import _affine
@@ -185,7 +185,7 @@ class LazyLinear(Linear):
     def _materialize_from(self, name: str, value) -> None:
         if name == "weight":
             self.materialize(value.shape[1])
-            xp.copyto(self.weight._data, value, casting="unsafe")
+            copy_into(self.weight._data, value)
         else:
             self.bias._data = xp.array(value, dtype=self._dtype)
 

@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 
 from linea import _dtype
 from linea._autograd import zero_grads
-from linea._backend import xp
+from linea.backend import copy_into, xp
 from linea._dtype import is_floating
 from linea._errors import StateDictError
 from linea._tensor import Tensor, check_device, host_array, is_device_argument
@@ -332,7 +332,7 @@ class Module:
             if assign:
                 tensor._data = value.astype(tensor._data.dtype, copy=True)
             else:
-                xp.copyto(tensor._data, value, casting="unsafe")
+                copy_into(tensor._data, value)
         return IncompatibleKeys(missing, unexpected)
 
     def _accepts_lazy_shape(self, name: str, shape) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numbers
 
 from linea import _dtype
-from linea._backend import xp
+from linea.backend import xp
 from linea._tensor import Tensor
 from linea.nn import functional as F
 from linea.nn import init

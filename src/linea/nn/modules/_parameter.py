@@ -1,7 +1,7 @@
 """``Parameter``: a tensor that a Module registers as a learnable weight."""
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._tensor import Tensor
 
 __all__ = ["Parameter", "UninitializedParameter"]

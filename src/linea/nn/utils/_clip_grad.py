@@ -1,7 +1,7 @@
 """Gradient clipping: ``clip_grad_norm_`` and ``clip_grad_value_``."""
 from __future__ import annotations
 
-from linea._backend import xp
+from linea.backend import xp
 from linea._tensor import Tensor
 
 

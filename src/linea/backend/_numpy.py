@@ -1,18 +1,14 @@
-"""The one place that knows the array library.
+"""NumPy kernels of the backend: BLAS ger, operand layout, thread pools, random bits.
 
-Everything in linea's maths core reaches NumPy through ``xp`` (the array
-namespace) and the helpers below, so another array library with NumPy's API
-(CuPy for GPUs) can be plugged in here without touching the ops.
+The NumPy implementations behind ``linea.backend``'s named functions that only
+NumPy (and SciPy's BLAS) can do fast.
 """
 from __future__ import annotations
 
 import numpy as np
 
-xp = np
-ndarray = np.ndarray
-
-__all__ = ["xp", "ndarray", "new_bit_generator", "set_num_threads", "get_num_threads", "outer",
-           "owner", "blas_ready"]
+__all__ = ["new_bit_generator", "set_num_threads", "get_num_threads", "outer", "owner",
+           "blas_ready"]
 
 
 def new_bit_generator(seed: int | None = None) -> np.random.Generator:

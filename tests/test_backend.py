@@ -1,0 +1,95 @@
+"""The backend seam: namespaces taken from the arrays, and the kernels the standard lacks.
+
+Each named kernel's portable fallback (written in the array API standard) is checked
+against its NumPy implementation on ``array_api_strict`` arrays.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import linea
+from linea import backend
+
+xps = pytest.importorskip("array_api_strict", reason="the strict namespace is a test extra")
+pytest.importorskip("array_api_compat", reason="namespace lookup uses array-api-compat")
+
+
+def strict(array):
+    return xps.asarray(np.asarray(array))
+
+
+def host(array):
+    return np.asarray(array)
+
+
+def test_numpy_arrays_keep_numpy_itself():
+    assert backend.namespace_of(np.ones(2), None, 3.0) is np
+    assert backend.namespace_of() is np
+
+
+def test_other_arrays_give_their_array_api_namespace():
+    assert backend.namespace_of(strict([1.0])).__name__ == "array_api_strict"
+    assert "array_api_strict" in backend.namespaces()
+
+
+def test_two_libraries_in_one_op_are_refused_naming_both():
+    with pytest.raises(RuntimeError, match="numpy on cpu and array_api_strict"):
+        backend.namespace_of(np.ones(2), strict([1.0, 2.0]))
+    a, b = linea.ones(2), linea.Tensor._make(strict([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="same device and array library"):
+        a + b
+
+
+def test_dtypes_resolve_by_name_in_any_namespace():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = linea.Tensor._make(strict(np.ones(2, np.float32)))
+        assert t.dtype == linea.float32 and str(t.device) == "cpu"
+    assert linea.float64.in_namespace(xps) == xps.float64
+    assert linea.float64.in_namespace(np) == np.float64
+
+
+def test_scatter_add_accumulates_repeats_like_numpy():
+    index = np.array([0, 2, 0, 1])
+    values = np.arange(12, dtype=np.float64).reshape(4, 3)
+    expected = np.zeros((3, 3))
+    backend.scatter_add(expected, index, values)
+    target = strict(np.zeros((3, 3)))
+    backend.scatter_add(target, index, strict(values))
+    np.testing.assert_array_equal(host(target), expected)
+    assert expected[0].tolist() == [6.0, 8.0, 10.0]
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_take_and_put_along_axis_match_numpy(axis):
+    data = np.random.default_rng(0).standard_normal((3, 4))
+    indices = np.argmax(data, axis=axis, keepdims=True)
+    np.testing.assert_array_equal(host(backend.take_along_axis(strict(data), strict(indices), axis)),
+                                  np.take_along_axis(data, indices, axis=axis))
+    expected = np.zeros_like(data)
+    backend.put_along_axis(expected, indices, 1.0, axis)
+    target = strict(np.zeros_like(data))
+    backend.put_along_axis(target, strict(indices), strict(np.ones(indices.shape)), axis)
+    np.testing.assert_array_equal(host(target), expected)
+
+
+def test_pad_erf_and_copy_into_match_numpy():
+    x = np.random.default_rng(1).standard_normal((2, 3))
+    widths = ((1, 0), (2, 1))
+    np.testing.assert_array_equal(host(backend.pad(strict(x), widths)), backend.pad(x, widths))
+    np.testing.assert_allclose(host(backend.erf(strict(x))), backend.erf(x), rtol=1e-15)
+    assert backend.erf(x.astype(np.float32)).dtype == np.float32
+    target = strict(np.zeros((2, 3)))
+    backend.copy_into(target, strict(x))
+    np.testing.assert_array_equal(host(target), x)
+    numpy_target = np.zeros((2, 3), np.float32)
+    backend.copy_into(numpy_target, x)
+    assert numpy_target.dtype == np.float32 and np.allclose(numpy_target, x)
+
+
+def test_blas_ready_and_writeable():
+    read_only = np.ones(3)
+    read_only.flags.writeable = False
+    assert not backend.is_writeable(read_only) and backend.is_writeable(strict([1.0]))
+    assert backend.blas_ready(np.broadcast_to(np.float32(1), (1, 8))).flags.c_contiguous
