@@ -15,13 +15,16 @@ import numpy as np
 
 from linea import io
 from linea.io._runners import run_independently
-from linea.io._layout import _group_layout, _groups, layers_of_specs, ordered_groups
+from linea.io._layout import _group_layout, _groups, _settled, layers_of_specs, ordered_groups
 
 __all__ = ["inspect_rows", "format_table", "convert_file", "ConvertReport"]
 
 
-def inspect_rows(path, format=None, layout=None) -> tuple[list[dict], str]:
-    """One row per layer: name, kind, convention, shapes, dtype, parameters; and the format."""
+def inspect_rows(path, format=None, layout=None, with_note: bool = False):
+    """One row per layer: name, kind, convention, shapes, dtype, parameters; and the format.
+
+    With ``with_note``, also a line saying what the listing cannot know (or None).
+    """
     kind = io.detect_format(path, format)
     source = os.fspath(path)
     if kind == "onnx" or source.endswith(".keras"):
@@ -46,10 +49,18 @@ def inspect_rows(path, format=None, layout=None) -> tuple[list[dict], str]:
                 label = f"activation: {spec.activation}" if spec.kind == "activation" else spec.kind
                 rows.append({"layer": spec.name or "", "type": label, "convention": "",
                              "shapes": "", "dtype": "", "params": 0})
-        return rows, kind
-    state = io.load_state_dict(path, kind)
+        return (rows, kind, None) if with_note else (rows, kind)
+    stored = io.read_stored(path, kind)
+    state = stored.tensors
     rows = []
-    for prefix, leaves in ordered_groups(state).items():
+    groups = ordered_groups(state)
+    prefixes = list(groups)
+    if not stored.ordered and not all(_settled(a, b) for a, b in zip(prefixes, prefixes[1:])):
+        rows_note = ("note: layers are listed by name; the file does not record the order of layers "
+                     "whose names differ in more than a number (give --layers when converting)")
+    else:
+        rows_note = None
+    for prefix, leaves in groups.items():
         convention = _group_layout(prefix, leaves) or (layout or "unknown (square: see --from)")
         matrix = next((a for a in leaves.values() if a.ndim == 2), None)
         if matrix is not None:
@@ -64,7 +75,7 @@ def inspect_rows(path, format=None, layout=None) -> tuple[list[dict], str]:
                      "shapes": ", ".join(f"{leaf} {tuple(a.shape)}" for leaf, a in leaves.items()),
                      "dtype": ", ".join(sorted({str(a.dtype) for a in leaves.values()})),
                      "params": int(sum(a.size for a in leaves.values()))})
-    return rows, kind
+    return (rows, kind, rows_note) if with_note else (rows, kind)
 
 
 def format_table(rows: list[dict], title: str) -> str:

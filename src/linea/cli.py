@@ -93,8 +93,10 @@ def _demo(args) -> int:
 def _inspect(args) -> int:
     from linea._inspect import format_table, inspect_rows
 
-    rows, kind = inspect_rows(args.file, args.format, args.layout)
+    rows, kind, note = inspect_rows(args.file, args.format, args.layout, with_note=True)
     print(format_table(rows, f"{args.file}: {kind} file, {len(rows)} entries"))
+    if note:
+        print(note)
     return 0
 
 

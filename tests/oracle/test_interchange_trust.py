@@ -100,6 +100,15 @@ class TestLayerOrder:
         rows, _ = __import__("linea._inspect", fromlist=["x"]).inspect_rows(tmp_path / "m.safetensors")
         assert [row["layer"] for row in rows] == [str(i) for i in range(0, 23, 2)]
 
+    def test_inspect_says_when_the_file_does_not_record_the_order(self, tmp_path):
+        theirs = keras.Sequential([keras.Input((4,)), keras.layers.LayerNormalization(),
+                                   keras.layers.Dense(3)])
+        theirs.save_weights(tmp_path / "m.weights.h5")
+        result = cli("inspect", tmp_path / "m.weights.h5")
+        assert result.returncode == 0 and "does not record the order" in result.stdout
+        save_file(square_chain(3).state_dict(), tmp_path / "m.safetensors")
+        assert "note:" not in cli("inspect", tmp_path / "m.safetensors").stdout
+
     def test_names_that_do_not_settle_order_are_refused(self, tmp_path):
         save_file({"encoder.weight": torch.ones(4, 4), "head.weight": torch.ones(4, 4)},
                   tmp_path / "m.safetensors")
@@ -299,3 +308,20 @@ def test_keras_zip_bomb_is_refused_quickly(tmp_path):
     assert out and out[0] == "refused", out
     seconds, extra_kib = float(out[1]), int(out[2])
     assert seconds < 2.0 and extra_kib < 200 * 1024
+
+
+def test_dynamo_export_with_external_data(tmp_path):
+    """torch 2.13's default exporter keeps large initializers in model.onnx.data."""
+    import warnings
+
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Linear(256, 300), torch.nn.GELU(), torch.nn.Linear(300, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(theirs.eval(), (torch.zeros(2, 256),), str(tmp_path / "m.onnx"), dynamo=True,
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
+    assert (tmp_path / "m.onnx.data").stat().st_size > 300_000
+    x = R.standard_normal((5, 256)).astype(np.float32)
+    close(run(io.load_model(tmp_path / "m.onnx"), x), torch_out(theirs, x))
+    result = cli("convert", tmp_path / "m.onnx", tmp_path / "m.safetensors")
+    assert result.returncode == 0 and "verified against onnxruntime" in result.stdout, result.stderr

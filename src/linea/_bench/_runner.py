@@ -156,7 +156,7 @@ def format_report(results: dict) -> str:
     if results.get("import"):
         cost = results["import"]
         share = cost.get("linea_share")
-        out.append(f"import linea: {share * 1e3:.1f} ms of linea's own (total minus NumPy's, median of "
+        out.append(f"import linea: {share * 1e3:.1f} ms of linea's own (NumPy preloaded; median of "
                    f"{cost['runs']} fresh interpreters); heavy modules loaded: "
                    f"{', '.join(cost['heavy_modules']) or 'none'}" if share is not None else
                    "import linea: not measured")
