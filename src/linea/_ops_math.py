@@ -7,8 +7,10 @@ tensors, so ``float32 * 2.0`` and ``float32 + int64`` stay float32.
 """
 from __future__ import annotations
 
+import operator
+
 from linea._autograd import needs_grad, record
-from linea.backend import blas_ready, namespace_of, xp
+from linea.backend import blas_ready, kind_of, namespace_of, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
 from linea._tensor import Tensor
@@ -16,18 +18,25 @@ from linea._tensor import Tensor
 _make = Tensor._make
 _maximum = xp.maximum
 _FLOAT32 = xp.dtype(xp.float32)
+_ndarray = xp.ndarray
+
+
+def _space(array):
+    """The namespace of ``array``: NumPy itself without a call on the NumPy path."""
+    return xp if type(array) is _ndarray else namespace_of(array)
 
 
 def unbroadcast(grad, shape: tuple):
     """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
     if grad.shape == shape:
         return grad
+    space = _space(grad)
     extra = grad.ndim - len(shape)
     if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = space.sum(grad, axis=tuple(range(extra)))
     stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and grad.shape[axis] != 1)
     if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
+        grad = space.sum(grad, axis=stretched, keepdims=True)
     return grad
 
 
@@ -36,8 +45,9 @@ def _operand(value, partner):
     if isinstance(value, Tensor):
         return value._data
     if isinstance(value, (bool, int, float)):
-        if isinstance(value, float) and partner.dtype.kind in "biu":
-            return xp.asarray(value, _FLOAT32)
+        if isinstance(value, float) and kind_of(partner) in "biu":
+            space = _space(partner)
+            return space.asarray(value, dtype=space.float32)
         return value  # NumPy keeps the array's dtype against a Python scalar
     from linea._creation import as_array
 
@@ -71,14 +81,15 @@ def _binary(name, compute, gradients, a, b):
     elif a_is_tensor and b_is_tensor:
         namespace_of(x, y)  # two array libraries or devices: an error naming both
     out = compute(x, y)
-    if type(out) is not xp.ndarray:
+    if type(out) is not _ndarray and isinstance(out, xp.generic):
         out = xp.asarray(out)
     result = _make(out)
     if (a_is_tensor and a._requires_grad or b_is_tensor and b._requires_grad) and \
             needs_grad(a if a_is_tensor else None, b if b_is_tensor else None):
         needs_a = a_is_tensor and a._requires_grad
         needs_b = b_is_tensor and b._requires_grad
-        x_shape, y_shape = xp.shape(x), xp.shape(y)
+        x_shape = x.shape if hasattr(x, "shape") else ()
+        y_shape = y.shape if hasattr(y, "shape") else ()
 
         def backward(grad):
             grad_x, grad_y = gradients(grad, x, y, out, needs_a, needs_b)
@@ -108,8 +119,8 @@ def _div_grads(grad, x, y, out, needs_x, needs_y):
 
 
 def _true_divide(x, y):
-    out = xp.true_divide(x, y)
-    if out.dtype == xp.float64 and xp.result_type(x, y).kind in "biu":
+    out = x / y
+    if type(out) is _ndarray and out.dtype == xp.float64 and xp.result_type(x, y).kind in "biu":
         out = out.astype(_FLOAT32)  # PyTorch: int / int gives the default float dtype
     return out
 
@@ -118,20 +129,21 @@ def _pow_grads(grad, x, y, out, needs_x, needs_y):
     grad_x = grad * y * x ** (y - 1) if needs_x else None
     grad_y = None
     if needs_y:
-        grad_y = grad * out * xp.log(xp.where(x > 0, x, 1)) * (x > 0)
+        space = _space(out)
+        grad_y = grad * out * space.log(space.where(x > 0, x, 1)) * (x > 0)
     return grad_x, grad_y
 
 
 def add(a, b):
-    return _binary("Add", xp.add, _add_grads, a, b)
+    return _binary("Add", operator.add, _add_grads, a, b)
 
 
 def sub(a, b):
-    return _binary("Sub", xp.subtract, _sub_grads, a, b)
+    return _binary("Sub", operator.sub, _sub_grads, a, b)
 
 
 def mul(a, b):
-    return _binary("Mul", xp.multiply, _mul_grads, a, b)
+    return _binary("Mul", operator.mul, _mul_grads, a, b)
 
 
 def div(a, b):
@@ -139,26 +151,28 @@ def div(a, b):
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
-    return _binary("Pow", xp.power, _pow_grads, a, b)
+    return _binary("Pow", operator.pow, _pow_grads, a, b)
 
 
 def _max_grads(grad, x, y, out, needs_x, needs_y):
     # Where the two are equal the gradient is split evenly, as PyTorch does.
-    x_wins = (x > y).astype(grad.dtype) + (x == y).astype(grad.dtype) * 0.5
+    space = _space(grad)
+    x_wins = space.astype(x > y, grad.dtype) + space.astype(x == y, grad.dtype) * 0.5
     return (grad * x_wins if needs_x else None), (grad * (1 - x_wins) if needs_y else None)
 
 
 def _min_grads(grad, x, y, out, needs_x, needs_y):
-    x_wins = (x < y).astype(grad.dtype) + (x == y).astype(grad.dtype) * 0.5
+    space = _space(grad)
+    x_wins = space.astype(x < y, grad.dtype) + space.astype(x == y, grad.dtype) * 0.5
     return (grad * x_wins if needs_x else None), (grad * (1 - x_wins) if needs_y else None)
 
 
 def maximum(a, b):
-    return _binary("Maximum", xp.maximum, _max_grads, a, b)
+    return _binary("Maximum", lambda x, y: _space(x).maximum(x, y), _max_grads, a, b)
 
 
 def minimum(a, b):
-    return _binary("Minimum", xp.minimum, _min_grads, a, b)
+    return _binary("Minimum", lambda x, y: _space(x).minimum(x, y), _min_grads, a, b)
 
 
 def compare(numpy_compare, a, b):
@@ -184,44 +198,50 @@ def _unary(name, input_tensor, out, gradient):
 
 def _float_data(tensor: Tensor):
     data = tensor._data
-    if data.dtype.kind in "biu":  # PyTorch computes exp/log/... of integers in float32
-        return data.astype(_FLOAT32)
+    if kind_of(data) in "biu":  # PyTorch computes exp/log/... of integers in float32
+        space = _space(data)
+        return space.astype(data, space.float32)
     return data
 
 
 def neg(a: Tensor) -> Tensor:
-    return _unary("Neg", a, xp.negative(a._data), lambda grad: -grad)
+    return _unary("Neg", a, -a._data, lambda grad: -grad)
 
 
 def exp(a: Tensor) -> Tensor:
-    out = xp.exp(_float_data(a))
+    x = _float_data(a)
+    out = _space(x).exp(x)
     return _unary("Exp", a, out, lambda grad: grad * out)
 
 
 def log(a: Tensor) -> Tensor:
     x = _float_data(a)
-    return _unary("Log", a, xp.log(x), lambda grad: grad / x)
+    return _unary("Log", a, _space(x).log(x), lambda grad: grad / x)
 
 
 def sqrt(a: Tensor) -> Tensor:
-    out = xp.sqrt(_float_data(a))
+    x = _float_data(a)
+    out = _space(x).sqrt(x)
     return _unary("Sqrt", a, out, lambda grad: grad / (2 * out))
 
 
 def tanh(a: Tensor) -> Tensor:
-    out = xp.tanh(_float_data(a))
+    x = _float_data(a)
+    out = _space(x).tanh(x)
     return _unary("Tanh", a, out, lambda grad: grad * (1 - out * out))
 
 
 def stable_sigmoid(x):
     """1 / (1 + e^-x) of an array without overflow: e^x/(1+e^x) below zero (exp(-|x|) ≤ 1)."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    space = _space(x)
+    e = space.exp(-space.abs(x))
+    return space.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def stable_softplus(x):
     """log(1 + e^x) of an array without overflow: max(x, 0) + log1p(e^-|x|)."""
-    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+    space = _space(x)
+    return space.maximum(x, 0) + space.log1p(space.exp(-space.abs(x)))
 
 
 def sigmoid(a: Tensor) -> Tensor:
@@ -231,15 +251,17 @@ def sigmoid(a: Tensor) -> Tensor:
 
 def relu(a: Tensor) -> Tensor:
     x = a._data
-    result = _make(_maximum(x, 0))
+    result = _make(_maximum(x, 0) if type(x) is _ndarray else namespace_of(x).maximum(x, 0))
     if a._requires_grad and needs_grad(a):  # the closure only when recording
-        record(result, "Relu", (a,), lambda grad: (grad * (x > 0),))
+        record(result, "Relu", (a,), lambda grad: (grad * (x > 0) if type(x) is _ndarray else
+                                                   grad * _space(x).astype(x > 0, grad.dtype),))
     return result
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
     x = a._data
-    return _unary("Abs", a, xp.abs(x), lambda grad: grad * xp.sign(x))
+    space = _space(x)
+    return _unary("Abs", a, space.abs(x), lambda grad: grad * space.sign(x))
 
 
 def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -281,7 +303,7 @@ def matmul(a, b) -> Tensor:
         )
     if x.dtype != y.dtype:
         x, y = _promote(x, y)
-    out = xp.asarray(xp.matmul(x, y))
+    out = xp.asarray(xp.matmul(x, y)) if type(x) is _ndarray else namespace_of(x, y).matmul(x, y)
     result = _make(out)
     if needs_grad(a, b):
         needs_a, needs_b = a._requires_grad, b._requires_grad
@@ -292,18 +314,19 @@ def matmul(a, b) -> Tensor:
             # Promote 1-D operands to matrices, differentiate, then drop the added axes.
             x2 = x[None, :] if x.ndim == 1 else x
             y2 = y[:, None] if y.ndim == 1 else y
+            space = _space(grad)
             g2 = blas_ready(grad)
             if x.ndim == 1:
-                g2 = xp.expand_dims(g2, -2)
+                g2 = space.expand_dims(g2, axis=-2)
             if y.ndim == 1:
-                g2 = xp.expand_dims(g2, -1)
+                g2 = space.expand_dims(g2, axis=-1)
             grad_x = grad_y = None
             if needs_a:
-                grad_x = unbroadcast(xp.matmul(g2, xp.swapaxes(y2, -1, -2)), x2.shape)
-                grad_x = grad_x.reshape(x.shape)
+                grad_x = unbroadcast(space.matmul(g2, space.matrix_transpose(y2)), x2.shape)
+                grad_x = space.reshape(grad_x, x.shape)
             if needs_b:
-                grad_y = unbroadcast(xp.matmul(xp.swapaxes(x2, -1, -2), g2), y2.shape)
-                grad_y = grad_y.reshape(y.shape)
+                grad_y = unbroadcast(space.matmul(space.matrix_transpose(x2), g2), y2.shape)
+                grad_y = space.reshape(grad_y, y.shape)
             return grad_x, grad_y
 
         record(result, "Mm", (a, b), backward)

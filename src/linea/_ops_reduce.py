@@ -5,10 +5,15 @@ from collections import namedtuple
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import put_along_axis, take_along_axis, xp
+from linea.backend import kind_of, namespace_of, put_along_axis, take_along_axis, xp
 from linea._tensor import Tensor
 
 _make = Tensor._make
+_ndarray = xp.ndarray
+
+
+def _space(array):
+    return xp if type(array) is _ndarray else namespace_of(array)
 
 #: What ``max(dim)`` / ``min(dim)`` return, as in PyTorch.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -33,13 +38,18 @@ def _axes(dim, ndim: int):
 
 def _expand_back(grad, axes, keepdim: bool, shape):
     """Broadcast a reduced gradient back over the reduced axes of ``shape``."""
+    space = _space(grad)
     if not keepdim and axes:
-        grad = xp.expand_dims(grad, axes)
-    return xp.broadcast_to(grad, shape)
+        if space is xp:
+            grad = xp.expand_dims(grad, axes)
+        else:
+            for axis in sorted(axes):
+                grad = space.expand_dims(grad, axis=axis)
+    return space.broadcast_to(grad, shape)
 
 
 def _record(name, tensor, out, backward):
-    result = _make(out if type(out) is xp.ndarray else xp.asarray(out))
+    result = _make(xp.asarray(out) if isinstance(out, xp.generic) else out)
     if tensor._requires_grad and needs_grad(tensor):
         record(result, name, (tensor,), lambda grad: (backward(grad),))
     return result
@@ -48,20 +58,25 @@ def _record(name, tensor, out, backward):
 def _sum_dtype(data, dtype):
     if dtype is not None:
         return _dtype.as_dtype(dtype).numpy
-    return xp.int64 if data.dtype.kind in "biu" else None
+    return _space(data).int64 if kind_of(data) in "biu" else None
 
 
 def sum(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     data = tensor._data
     axes = _axes(dim, data.ndim)
-    out = data.sum(axis=axes, keepdims=keepdim, dtype=_sum_dtype(data, dtype))
+    if type(data) is _ndarray:
+        out = data.sum(axis=axes, keepdims=keepdim, dtype=_sum_dtype(data, dtype))
+    else:
+        out = namespace_of(data).sum(data, axis=axes, keepdims=keepdim,
+                                     dtype=_sum_dtype(data, dtype) if dtype is None else
+                                     _dtype.as_dtype(dtype).in_namespace(namespace_of(data)))
     shape = data.shape
     return _record("Sum", tensor, out, lambda grad: _expand_back(grad, axes, keepdim, shape))
 
 
 def mean(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     data = tensor._data
-    if dtype is None and data.dtype.kind in "biu":
+    if dtype is None and kind_of(data) in "biu":
         raise TypeError(
             f"mean() needs a floating point tensor, got {tensor.dtype}; use .float().mean()"
         )
@@ -69,8 +84,13 @@ def mean(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     count = 1
     for axis in axes:
         count *= data.shape[axis]
-    out = data.mean(axis=axes, keepdims=keepdim,
-                    dtype=None if dtype is None else _dtype.as_dtype(dtype).numpy)
+    if type(data) is _ndarray:
+        out = data.mean(axis=axes, keepdims=keepdim,
+                        dtype=None if dtype is None else _dtype.as_dtype(dtype).numpy)
+    else:
+        space = namespace_of(data)
+        out = space.mean(data if dtype is None else space.astype(
+            data, _dtype.as_dtype(dtype).in_namespace(space)), axis=axes, keepdims=keepdim)
     shape = data.shape
     return _record("Mean", tensor, out,
                    lambda grad: _expand_back(grad / count, axes, keepdim, shape))

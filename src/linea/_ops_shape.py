@@ -3,11 +3,24 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import scatter_add, xp
+from linea.backend import namespace_of, scatter_add, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
 
 _make = Tensor._make
+_ndarray = xp.ndarray
+
+
+def _space(array):
+    return xp if type(array) is _ndarray else namespace_of(array)
+
+
+def _swap(array, dim0: int, dim1: int):
+    if type(array) is _ndarray:
+        return xp.swapaxes(array, dim0, dim1)
+    order = list(range(array.ndim))
+    order[dim0], order[dim1] = order[dim1], order[dim0]
+    return namespace_of(array).permute_dims(array, tuple(order))
 
 
 def _record(name, tensor, out, backward):
@@ -27,14 +40,14 @@ def reshape(tensor: Tensor, shape) -> Tensor:
     data = tensor._data
     shape = _shape_arg(shape)
     try:
-        out = data.reshape(shape)
+        out = data.reshape(shape) if type(data) is _ndarray else namespace_of(data).reshape(data, shape)
     except ValueError:
         raise ShapeError(
             f"shape {list(shape)} is invalid for a tensor of shape {tuple(data.shape)} "
             f"({data.size} elements)"
         ) from None
     original = data.shape
-    return _record("Reshape", tensor, out, lambda grad: grad.reshape(original))
+    return _record("Reshape", tensor, out, lambda grad: _space(grad).reshape(grad, original))
 
 
 def flatten(tensor: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -64,8 +77,8 @@ def transpose(tensor: Tensor, dim0: int, dim1: int) -> Tensor:
     dim0, dim1 = _dim(dim0, ndim), _dim(dim1, ndim)
     if tensor.ndim == 0:
         return _record("Transpose", tensor, tensor._data, lambda grad: grad)
-    out = xp.swapaxes(tensor._data, dim0, dim1)
-    return _record("Transpose", tensor, out, lambda grad: xp.swapaxes(grad, dim0, dim1))
+    out = _swap(tensor._data, dim0, dim1)
+    return _record("Transpose", tensor, out, lambda grad: _swap(grad, dim0, dim1))
 
 
 def permute(tensor: Tensor, dims) -> Tensor:
@@ -73,9 +86,9 @@ def permute(tensor: Tensor, dims) -> Tensor:
     if sorted(d % max(tensor.ndim, 1) for d in dims) != list(range(tensor.ndim)):
         raise ValueError(f"permute dims {dims} are not a permutation of the {tensor.ndim} dims")
     dims = tuple(d % tensor.ndim for d in dims)
-    inverse = tuple(xp.argsort(dims))
-    out = xp.transpose(tensor._data, dims)
-    return _record("Permute", tensor, out, lambda grad: xp.transpose(grad, inverse))
+    inverse = tuple(int(i) for i in xp.argsort(dims))
+    out = _space(tensor._data).permute_dims(tensor._data, dims)
+    return _record("Permute", tensor, out, lambda grad: _space(grad).permute_dims(grad, inverse))
 
 
 def unsqueeze(tensor: Tensor, dim: int) -> Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import is_grad_enabled, run_backward
-from linea.backend import copy_into, xp
+from linea.backend import copy_into, namespace_of, xp
 from linea._errors import DTypeError, ShapeError
 
 __all__ = ["Tensor", "device", "check_device", "is_device_argument", "host_array"]
@@ -206,7 +206,9 @@ class Tensor:
                     f"grad can be implicitly created only for scalar outputs; this tensor has "
                     f"shape {self.shape}: pass gradient= of that shape, or reduce it (e.g. .sum())"
                 )
-            seed = xp.ones(self._data.shape, self._data.dtype)
+            data = self._data
+            seed = xp.ones(data.shape, data.dtype) if type(data) is _ndarray else \
+                namespace_of(data).ones(data.shape, dtype=data.dtype)
         else:
             seed = gradient._data if isinstance(gradient, Tensor) else xp.asarray(gradient)
             if seed.shape != self._data.shape:

@@ -23,7 +23,7 @@ ndarray = np.ndarray
 
 __all__ = ["xp", "ndarray", "namespace_of", "register_namespace", "namespaces", "device_of",
            "scatter_add", "take_along_axis", "put_along_axis", "pad", "erf", "copy_into",
-           "is_writeable", "outer", "owner", "blas_ready", "new_bit_generator",
+           "is_writeable", "kind_of", "outer", "owner", "blas_ready", "new_bit_generator",
            "set_num_threads", "get_num_threads"]
 
 #: Registered namespaces by name: "numpy" always; "array_api_strict", "cupy" once used.
@@ -149,6 +149,19 @@ def copy_into(target, source, casting: str = "unsafe") -> None:
         return
     space = namespace_of(target)
     target[...] = space.astype(space.asarray(source), target.dtype)
+
+
+def kind_of(array) -> str:
+    """NumPy's dtype kind letter ("f", "i", "u", "b", "c") for an array of any library."""
+    dtype = array.dtype
+    if isinstance(dtype, np.dtype):
+        return dtype.kind
+    space = namespace_of(array)
+    for kind, name in (("b", "bool"), ("f", "real floating"), ("i", "signed integer"),
+                       ("u", "unsigned integer"), ("c", "complex floating")):
+        if space.isdtype(dtype, name):
+            return kind
+    return "V"
 
 
 def is_writeable(array) -> bool:

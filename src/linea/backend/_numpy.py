@@ -40,6 +40,8 @@ def blas_ready(array):
     such a view runs its own loop instead of BLAS (280 µs against 28 µs for a
     (1, 512) × (512, 512) product), and a copy of the view costs under a microsecond.
     """
+    if not isinstance(array, np.ndarray):
+        return array  # other libraries lay out their own operands
     flags = array.flags
     if flags.c_contiguous or flags.f_contiguous:
         return array
@@ -48,6 +50,8 @@ def blas_ready(array):
 
 def owner(array):
     """The array that owns ``array``'s memory (itself unless it is a view)."""
+    if not isinstance(array, np.ndarray):
+        return array
     while array.base is not None and isinstance(array.base, np.ndarray):
         array = array.base
     return array

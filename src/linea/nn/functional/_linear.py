@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from linea._autograd import needs_grad, record
-from linea.backend import blas_ready, namespace_of, outer, xp
+from linea._autograd import GRAD_MODE, needs_grad, record
+from linea.backend import blas_ready, kind_of, namespace_of, outer, xp
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -20,6 +20,7 @@ __all__ = ["linear", "dense"]
 
 _make = Tensor._make
 _matmul = xp.matmul
+_ndarray = xp.ndarray
 
 
 def _name(kernel_layout: bool) -> str:
@@ -34,8 +35,7 @@ def as_float_input(input, weight: Tensor, function: str) -> Tensor:
     numbers) is converted to the weight's dtype, as Keras does.
     """
     if isinstance(input, Tensor):
-        kind = input._data.dtype.kind
-        if not is_floating(input._data.dtype):
+        if kind_of(input._data) != "f" and not is_floating(input._data.dtype):
             raise DTypeError(
                 f"{function} needs a floating-point input, got a tensor of dtype {input.dtype}; "
                 f"convert it with x.float() (or x.to({weight.dtype}))"
@@ -88,6 +88,12 @@ def affine_rows(x2, w_in_out, b, out=None):
     return out
 
 
+def _affine_any(x, w_in_out, b):
+    """x · W + b in the namespace of a non-NumPy ``x`` (2-D rows; N-D through ``matmul``)."""
+    out = namespace_of(x, w_in_out).matmul(x, w_in_out)
+    return out if b is None else out + b
+
+
 def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> Tensor:
     """The one fused affine node behind ``linear`` (weight (out, in)) and ``dense`` (kernel (in, out))."""
     w = weight._data
@@ -121,7 +127,10 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         if b.ndim != 1 or b.shape[0] != out_features:
             raise ShapeError(f"{_name(kernel_layout)} expects a bias of shape ({out_features},), "
                              f"got {b.shape}")
-    if x.ndim == 2:
+    if type(x) is not _ndarray:  # another array library: the same map in its namespace
+        x2 = x
+        out = _affine_any(x, w_in_out, b)
+    elif x.ndim == 2:
         x2 = x
         out = affine_rows(x2, w_in_out, b)
     else:  # flatten leading dims: one GEMM instead of one per batch entry
@@ -129,7 +138,7 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         x2 = x.reshape((math.prod(lead), in_features))
         out = affine_rows(x2, w_in_out, b).reshape(lead + (out_features,))
     result = _make(out)
-    if needs_grad(input, weight, bias):
+    if GRAD_MODE.enabled and needs_grad(input, weight, bias):
         needs_x = input._requires_grad
         needs_w = weight._requires_grad
         needs_b = bias is not None and bias._requires_grad
@@ -137,20 +146,21 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         def backward(grad):
             g2 = blas_ready(grad if grad.ndim == 2 else grad.reshape((x2.shape[0], out_features)))
             grad_x = grad_w = grad_b = None
+            space = xp if type(g2) is _ndarray else namespace_of(g2)
             if needs_x:
-                grad_x = xp.matmul(g2, w_in_out.T)
+                grad_x = space.matmul(g2, w_in_out.T)
                 if x.ndim != 2:
-                    grad_x = grad_x.reshape(x.shape)
+                    grad_x = space.reshape(grad_x, x.shape)
             if needs_w:
                 # xᵀg is the kernel's (in, out); its transpose, a free view, is the weight's
                 # (out, in) — column-major, like the weight Linear stores.
-                if x2.shape[0] == 1:  # NumPy's matmul with inner size 1 skips BLAS
+                if x2.shape[0] == 1 and space is xp:  # NumPy's matmul with inner size 1 skips BLAS
                     grad_in_out = outer(g2[0], x2[0]).T
                 else:
-                    grad_in_out = xp.matmul(x2.T, g2)
+                    grad_in_out = space.matmul(x2.T, g2)
                 grad_w = grad_in_out if kernel_layout else grad_in_out.T
             if needs_b:
-                grad_b = g2.sum(axis=0)
+                grad_b = space.sum(g2, axis=0)
             return grad_x, grad_w, grad_b
 
         record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward)
