@@ -166,6 +166,14 @@ class TestKerasWeightsFiles:
         with pytest.raises(linea.FormatError, match="dropout"):
             io.load_model(tmp_path / "m.weights.h5", layers="linear,tanh,linear")
 
+    def test_a_functional_models_input_layer_is_harmless(self, tmp_path):
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(5, activation="relu")(inputs)
+        theirs = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+        theirs.save_weights(tmp_path / "m.weights.h5")
+        x = R.standard_normal((5, 4)).astype(np.float32)
+        close(run(io.load_model(tmp_path / "m.weights.h5", activation="relu"), x), keras_out(theirs, x))
+
     def test_dropout_groups_alone_are_harmless(self, tmp_path):
         theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu"),
                                    keras.layers.Dropout(0.3), keras.layers.Dense(2)])

@@ -37,7 +37,7 @@ __all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers"
 LAYOUTS = ("torch", "keras")
 #: Keras weightless layer classes (snake_case paths) and the layers= entry each one is.
 _KERAS_WEIGHTLESS = {"dropout": "dropout", "flatten": "flatten", "activation": "activation",
-                     "leaky_re_lu": "activation"}
+                     "leaky_re_lu": "activation", "input_layer": "input"}
 _NUMBERED = re.compile(r"^(.*?)_?(\d+)$")
 _LAYER_ENTRY = re.compile(r"^([a-z_]+)\s*(?:\((.*)\))?$")
 
@@ -292,7 +292,8 @@ def _count_mismatch(layers, given, source) -> str:
 
 
 def _check_weightless(stored: StoredState, given: list[LayerSpec] | None, source: str) -> None:
-    classes = [re.sub(r"_\d+$", "", name) for name in stored.weightless]
+    # A functional model's InputLayer holds nothing and computes nothing.
+    classes = [re.sub(r"_\d+$", "", name) for name in stored.weightless if name != "input_layer"]
     unknown = sorted({c for c in classes if c not in _KERAS_WEIGHTLESS})
     if unknown:
         raise FormatError(f"{source}: the file has layers of class {', '.join(unknown)} whose "
