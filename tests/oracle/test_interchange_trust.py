@@ -115,6 +115,16 @@ class TestLayerOrder:
         with pytest.raises(linea.FormatError, match="do not say which comes first"):
             io.load_model(tmp_path / "m.safetensors", activation="relu", layout="torch")
 
+    def test_names_and_module_order_that_disagree_are_refused(self, tmp_path):
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc2, self.fc1 = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+
+        torch.save(Net().state_dict(), tmp_path / "m.pt")
+        with pytest.raises(linea.FormatError, match="stores them as"):
+            io.load_model(tmp_path / "m.pt", activation="relu", layout="torch")
+
     def test_a_pt_state_dict_records_its_module_order(self, tmp_path):
         class Net(torch.nn.Module):
             def __init__(self):

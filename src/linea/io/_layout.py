@@ -255,6 +255,12 @@ def _order(layers, stored: StoredState, given: list[LayerSpec] | None, source: s
     by_name = sorted(layers, key=lambda layer: natural_key(layer[1]))
     pairs = list(zip(by_name, by_name[1:]))
     if all(_settled(a[1], b[1]) for a, b in pairs):
+        if stored.ordered and [l[1] for l in layers] != [l[1] for l in by_name]:
+            stored_order = [l[1] for l in layers]
+            raise FormatError(f"{source}: the names order the layers {[l[1] for l in by_name]}, "
+                              f"but the file stores them as {stored_order}; linea cannot tell "
+                              "which is the model's order: load the file into your own model "
+                              "(load_model(path, model=...))")
         return by_name
     if stored.ordered:
         return list(layers)
