@@ -133,3 +133,42 @@ def test_primitives_run_on_array_api_strict_arrays(name):
     for ours, theirs in ((a_np, a_strict), (b_np, b_strict)):
         assert type(theirs.grad._data).__module__.startswith("array_api_strict")
         np.testing.assert_allclose(host(theirs.grad._data), ours.grad._data, rtol=1e-12)
+
+
+def _into_strict(module):
+    """The module's parameters moved into the strict namespace (a test-side .to())."""
+    for parameter in module.parameters():
+        parameter._data = strict(parameter._data)
+    return module
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "sgd-momentum", "adam"])
+def test_training_steps_run_on_array_api_strict_arrays(optimizer):
+    def build():
+        linea.manual_seed(0)
+        return linea.nn.Sequential(linea.nn.Linear(3, 5), linea.nn.ReLU(), linea.nn.Linear(5, 2))
+
+    def make_optimizer(model):
+        if optimizer == "adam":
+            return linea.optim.Adam(model.parameters(), lr=0.05)
+        return linea.optim.SGD(model.parameters(), lr=0.1, momentum=0.9 if "momentum" in optimizer else 0)
+
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((8, 3)).astype(np.float32), rng.standard_normal((8, 2)).astype(np.float32)
+    ours, theirs = build(), _into_strict(build())
+    runs = []
+    for model, inputs, targets in ((ours, x, y), (theirs, strict(x), strict(y))):
+        step = make_optimizer(model)
+        losses = []
+        for _ in range(4):
+            step.zero_grad()
+            loss = linea.nn.functional.mse_loss(model(linea.Tensor._make(inputs)),
+                                                linea.Tensor._make(targets))
+            loss.backward()
+            step.step()
+            losses.append(float(host(loss._data)))
+        runs.append((losses, [host(p._data) for p in model.parameters()]))
+    assert all(type(p._data).__module__.startswith("array_api_strict") for p in theirs.parameters())
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-6)
+    for got, expected in zip(runs[1][1], runs[0][1]):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 
-from linea.backend import is_writeable, namespace_of, owner
+from linea.backend import copy_of, is_writeable, namespace_of, owner
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward",
            "needs_grad", "record", "GRAD_MODE"]
@@ -231,7 +231,7 @@ def _accumulate_leaf(tensor, grad, handed_out: set) -> None:
 
         memory = id(owner(grad))
         if memory in handed_out or not is_writeable(grad):
-            grad = grad.copy() if hasattr(grad, "copy") else namespace_of(grad).asarray(grad, copy=True)
+            grad = copy_of(grad)
             memory = id(grad)
         handed_out.add(memory)
         tensor.grad = Tensor._make(grad)

@@ -23,7 +23,7 @@ ndarray = np.ndarray
 
 __all__ = ["xp", "ndarray", "namespace_of", "register_namespace", "namespaces", "device_of",
            "scatter_add", "take_along_axis", "put_along_axis", "pad", "erf", "copy_into",
-           "is_writeable", "kind_of", "outer", "owner", "blas_ready", "new_bit_generator",
+           "is_writeable", "kind_of", "copy_of", "outer", "owner", "blas_ready", "new_bit_generator",
            "set_num_threads", "get_num_threads"]
 
 #: Registered namespaces by name: "numpy" always; "array_api_strict", "cupy" once used.
@@ -162,6 +162,13 @@ def kind_of(array) -> str:
         if space.isdtype(dtype, name):
             return kind
     return "V"
+
+
+def copy_of(array):
+    """A copy of ``array`` in its own library."""
+    if isinstance(array, np.ndarray):
+        return array.copy()
+    return namespace_of(array).asarray(array, copy=True)
 
 
 def is_writeable(array) -> bool:

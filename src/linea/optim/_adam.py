@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from linea.backend import xp
+from linea.backend import namespace_of, xp
 from linea.optim._optimizer import Optimizer, advance_step, state_array
 
 __all__ = ["Adam", "AdamW"]
@@ -42,6 +42,20 @@ class Adam(Optimizer):
                 grad = grad + weight_decay * param
         exp_avg = state_array(state, "exp_avg", param)
         exp_avg_sq = state_array(state, "exp_avg_sq", param)
+        step_size = lr / (1 - beta1 ** step)
+        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+        if type(param) is not xp.ndarray:  # another array library: the same arithmetic, no out=
+            space = namespace_of(param)
+            exp_avg += (grad - exp_avg) * (1 - beta1)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (grad * (1 - beta2)) * grad
+            second = exp_avg_sq
+            if group["amsgrad"]:
+                max_exp_avg_sq = state_array(state, "max_exp_avg_sq", param)
+                max_exp_avg_sq[...] = space.maximum(max_exp_avg_sq, exp_avg_sq)
+                second = max_exp_avg_sq
+            param += (exp_avg / (space.sqrt(second) / bias_correction2_sqrt + eps)) * -step_size
+            return
         # One scratch array for every temporary: the arithmetic, in PyTorch's order, is
         # unchanged; the step's peak memory drops by several parameter-sized arrays.
         scratch = xp.subtract(grad, exp_avg)
@@ -51,8 +65,6 @@ class Adam(Optimizer):
         xp.multiply(grad, 1 - beta2, out=scratch)
         scratch *= grad
         exp_avg_sq += scratch
-        step_size = lr / (1 - beta1 ** step)
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
         if group["amsgrad"]:
             max_exp_avg_sq = state_array(state, "max_exp_avg_sq", param)
             xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from linea._autograd import enable_grad, zero_grads
-from linea.backend import xp
+from linea.backend import namespace_of, xp
 from linea._errors import StateDictError
 from linea._tensor import Tensor, host_array
 
@@ -169,7 +169,8 @@ def state_array(state: dict, key: str, like):
     """The array of a state entry, created as zeros like ``like`` on first use."""
     value = state.get(key)
     if value is None:
-        value = state[key] = Tensor._make(xp.zeros_like(like))
+        value = state[key] = Tensor._make(xp.zeros_like(like) if type(like) is xp.ndarray else
+                                          namespace_of(like).zeros_like(like))
     return value._data
 
 

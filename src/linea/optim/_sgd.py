@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from linea._tensor import Tensor
+from linea.backend import copy_of
 from linea.optim._optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -33,7 +34,7 @@ class SGD(Optimizer):
         if momentum:
             buffer = state.get("momentum_buffer")
             if buffer is None:
-                state["momentum_buffer"] = buffer = Tensor._make(grad.copy())
+                state["momentum_buffer"] = buffer = Tensor._make(copy_of(grad))
             else:
                 buffer._data *= momentum
                 buffer._data += (1 - group["dampening"]) * grad
