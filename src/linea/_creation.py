@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 
 from linea import _dtype
-from linea.backend import xp
+from linea.backend import from_host, host_dtype, xp
 from linea._random import draw_normal, draw_uniform, numpy_generator
 from linea._tensor import Tensor, check_device
 
@@ -97,7 +97,7 @@ def _float_dtype(dtype):
 
 
 def _new(array, requires_grad: bool) -> Tensor:
-    result = Tensor._make(array)
+    result = Tensor._make(from_host(array))
     if requires_grad:
         result.requires_grad = True
     return result
@@ -151,14 +151,14 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
         low, high, size = 0, low, high
     numpy_dtype = xp.int64 if dtype is None else _dtype.as_dtype(dtype).numpy
     values = numpy_generator(generator).integers(low, high, size=_size((tuple(size),), "randint"))
-    return Tensor._make(values.astype(numpy_dtype))
+    return Tensor._make(from_host(values.astype(numpy_dtype)))
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     """A random permutation of 0 … n-1."""
     check_device(device)
     numpy_dtype = xp.int64 if dtype is None else _dtype.as_dtype(dtype).numpy
-    return Tensor._make(numpy_generator(generator).permutation(int(n)).astype(numpy_dtype))
+    return Tensor._make(from_host(numpy_generator(generator).permutation(int(n)).astype(numpy_dtype)))
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None,
@@ -190,7 +190,7 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None,
 
 
 def _like_dtype(reference: Tensor, dtype):
-    return reference._data.dtype if dtype is None else _dtype.as_dtype(dtype).numpy
+    return host_dtype(reference._data.dtype) if dtype is None else _dtype.as_dtype(dtype).numpy
 
 
 def zeros_like(input: Tensor, *, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A002

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import is_grad_enabled, run_backward
-from linea.backend import copy_into, namespace_of, xp
+from linea.backend import copy_into, from_host, host_dtype, namespace_of, to_host, xp
 from linea._errors import DTypeError, ShapeError
 
 __all__ = ["Tensor", "device", "check_device", "is_device_argument", "host_array"]
@@ -90,7 +90,7 @@ class Tensor:
     def __init__(self, data, *, dtype=None, requires_grad: bool = False) -> None:
         from linea._creation import as_array
 
-        self._data = as_array(data, dtype)
+        self._data = from_host(as_array(data, dtype))
         if requires_grad:
             self.requires_grad = True
 
@@ -231,13 +231,14 @@ class Tensor:
 
     # ---- conversion to Python and NumPy -----------------------------------
     def numpy(self, *, force: bool = False):
-        """The underlying NumPy array (shared memory, no copy)."""
-        return self._data
+        """The underlying NumPy array (shared memory, no copy; other libraries convert)."""
+        return to_host(self._data)
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and dtype != self._data.dtype:
-            return self._data.astype(dtype)
-        return self._data.copy() if copy else self._data
+        data = to_host(self._data)
+        if dtype is not None and dtype != data.dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
 
     def item(self):
         if self._data.size != 1:
@@ -245,10 +246,10 @@ class Tensor:
                 f"a Tensor with {self._data.size} elements cannot be converted to a Python "
                 "number; item() needs exactly one element"
             )
-        return self._data.reshape(()).item()
+        return to_host(self._data).reshape(()).item()
 
     def tolist(self):
-        return self._data.tolist()
+        return to_host(self._data).tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -310,7 +311,11 @@ class Tensor:
 
     def fill_(self, value) -> "Tensor":
         self._check_inplace("fill_")
-        self._data.fill(value.item() if isinstance(value, Tensor) else value)
+        value = value.item() if isinstance(value, Tensor) else value
+        if type(self._data) is _ndarray:
+            self._data.fill(value)
+        else:
+            self._data[...] = value
         return self
 
     def zero_(self) -> "Tensor":
@@ -320,14 +325,16 @@ class Tensor:
         from linea._random import draw_uniform
 
         self._check_inplace("uniform_")
-        self._data[...] = draw_uniform(self._data.shape, self._data.dtype, a, b, generator)
+        copy_into(self._data, draw_uniform(self._data.shape, host_dtype(self._data.dtype), a, b,
+                                           generator))
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> "Tensor":
         from linea._random import draw_normal
 
         self._check_inplace("normal_")
-        self._data[...] = draw_normal(self._data.shape, self._data.dtype, mean, std, generator)
+        copy_into(self._data, draw_normal(self._data.shape, host_dtype(self._data.dtype), mean, std,
+                                          generator))
         return self
 
     def __setitem__(self, index, value) -> None:

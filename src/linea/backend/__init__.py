@@ -13,6 +13,8 @@ nothing (zeros, random draws); code that receives arrays takes their namespace.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from linea.backend._numpy import (blas_ready, get_num_threads, new_bit_generator, outer, owner,
@@ -21,13 +23,49 @@ from linea.backend._numpy import (blas_ready, get_num_threads, new_bit_generator
 xp = np
 ndarray = np.ndarray
 
-__all__ = ["xp", "ndarray", "namespace_of", "register_namespace", "namespaces", "device_of",
+__all__ = ["xp", "ndarray", "namespace_of", "set_default_namespace", "default_namespace",
+           "from_host", "to_host", "host_dtype", "register_namespace", "namespaces", "device_of",
            "scatter_add", "take_along_axis", "put_along_axis", "pad", "erf", "copy_into",
            "is_writeable", "kind_of", "copy_of", "outer", "owner", "blas_ready", "new_bit_generator",
            "set_num_threads", "get_num_threads"]
 
 #: Registered namespaces by name: "numpy" always; "array_api_strict", "cupy" once used.
 _NAMESPACES: dict = {"numpy": np}
+#: Where arrays made from nothing (creation, parameters) live; LINEA_ARRAY_NAMESPACE sets it.
+_DEFAULT = [np]
+
+
+def set_default_namespace(name: str) -> None:
+    """Create new arrays in the array API namespace ``name`` ("numpy", "array_api_strict", …)."""
+    import importlib
+
+    module = np if name == "numpy" else importlib.import_module(name)
+    _NAMESPACES[name] = module
+    _DEFAULT[0] = module
+
+
+def default_namespace():
+    return _DEFAULT[0]
+
+
+def from_host(array):
+    """A NumPy array made by linea's creation code, moved into the default namespace."""
+    space = _DEFAULT[0]
+    if space is np or not isinstance(array, (np.ndarray, np.generic)):
+        return array
+    return space.asarray(array)
+
+
+def to_host(array):
+    """A NumPy array for an array of any CPU library (for .numpy(), printing, files)."""
+    return array if isinstance(array, np.ndarray) else np.asarray(array)
+
+
+def host_dtype(dtype):
+    """The NumPy dtype of the same name as another library's ``dtype``."""
+    if isinstance(dtype, np.dtype):
+        return dtype
+    return np.dtype(str(dtype).rsplit(".", 1)[-1])
 
 
 def register_namespace(name: str, module) -> None:
@@ -174,3 +212,7 @@ def copy_of(array):
 def is_writeable(array) -> bool:
     """False for read-only NumPy arrays (memory another owner handed out)."""
     return array.flags.writeable if isinstance(array, np.ndarray) else True
+
+
+if os.environ.get("LINEA_ARRAY_NAMESPACE", "numpy") != "numpy":
+    set_default_namespace(os.environ["LINEA_ARRAY_NAMESPACE"])

@@ -10,7 +10,7 @@ import math
 import warnings
 
 from linea._autograd import no_grad
-from linea.backend import xp
+from linea.backend import copy_into, host_dtype, xp
 from linea._random import draw_normal, draw_uniform
 from linea._tensor import Tensor
 
@@ -99,7 +99,7 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity matrix."""
     if _check(tensor).ndim != 2:
         raise ValueError(f"eye_ only supports 2-D tensors, got shape {tensor.shape}")
-    tensor._data[...] = xp.eye(*tensor.shape, dtype=tensor._data.dtype)
+    copy_into(tensor._data, xp.eye(*tensor.shape, dtype=host_dtype(tensor._data.dtype)))
     return tensor
 
 
@@ -185,8 +185,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     """N(mean, std²) truncated to [a, b] (absolute bounds, as in PyTorch)."""
     if a >= b:
         raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
-    _check(tensor)._data[...] = truncated_normal_array(
-        tensor.shape, tensor._data.dtype, mean, std, a, b, generator)
+    copy_into(_check(tensor)._data, truncated_normal_array(
+        tensor.shape, host_dtype(tensor._data.dtype), mean, std, a, b, generator))
     return tensor
 
 
@@ -207,7 +207,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     q = q * xp.sign(xp.diag(r))
     if rows < cols:
         q = q.T
-    tensor._data[...] = (gain * q).reshape(tensor.shape)
+    copy_into(tensor._data, (gain * q).reshape(tensor.shape))
     return tensor
 
 
@@ -223,14 +223,15 @@ def variance_scaling_(tensor: Tensor, scale: float, fan: float, distribution: st
     data = _check(tensor)._data
     if distribution == "uniform":  # Keras's own arithmetic (√(3v), not PyTorch's √3·√v)
         limit = math.sqrt(3.0 * variance)
-        data[...] = draw_uniform(data.shape, data.dtype, -limit, limit, generator)
+        copy_into(data, draw_uniform(data.shape, host_dtype(data.dtype), -limit, limit, generator))
     elif distribution == "untruncated_normal":
-        data[...] = draw_normal(data.shape, data.dtype, 0.0, math.sqrt(variance), generator)
+        copy_into(data, draw_normal(data.shape, host_dtype(data.dtype), 0.0, math.sqrt(variance),
+                                    generator))
     elif distribution == "truncated_normal":
         # 0.8796… is the std of a unit normal truncated to [-2, 2].
         std = math.sqrt(variance) / 0.87962566103423978
-        data[...] = truncated_normal_array(data.shape, data.dtype, 0.0, std,
-                                           -2 * std, 2 * std, generator)
+        copy_into(data, truncated_normal_array(data.shape, host_dtype(data.dtype), 0.0, std,
+                                               -2 * std, 2 * std, generator))
     else:
         raise ValueError(
             f"distribution {distribution!r} is not one of 'uniform', 'untruncated_normal', "

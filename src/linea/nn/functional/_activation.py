@@ -9,7 +9,7 @@ import math
 import warnings
 
 from linea._autograd import needs_grad, record
-from linea.backend import erf, xp
+from linea.backend import erf, namespace_of, xp
 from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
 from linea._ops_math import stable_sigmoid, stable_softplus
@@ -133,13 +133,14 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
         input = input.to(dtype)
     x = input._data
     axis = _softmax_dim(x.ndim, dim, "softmax")
+    space = xp if type(x) is xp.ndarray else namespace_of(x)
     if x.ndim == 0:
-        return _unary("Softmax", input, xp.ones_like(x), lambda grad: xp.zeros_like(grad))
-    shifted = xp.exp(x - x.max(axis=axis, keepdims=True))
-    out = shifted / shifted.sum(axis=axis, keepdims=True)
+        return _unary("Softmax", input, space.ones_like(x), lambda grad: space.zeros_like(grad))
+    shifted = space.exp(x - space.max(x, axis=axis, keepdims=True))
+    out = shifted / space.sum(shifted, axis=axis, keepdims=True)
 
     def gradient(grad):
-        return out * (grad - (grad * out).sum(axis=axis, keepdims=True))
+        return out * (grad - space.sum(grad * out, axis=axis, keepdims=True))
 
     return _unary("Softmax", input, out, gradient)
 
@@ -151,12 +152,13 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
         input = input.to(dtype)
     x = input._data
     axis = _softmax_dim(x.ndim, dim, "log_softmax")
+    space = xp if type(x) is xp.ndarray else namespace_of(x)
     if x.ndim == 0:
-        return _unary("LogSoftmax", input, xp.zeros_like(x), lambda grad: xp.zeros_like(grad))
-    shifted = x - x.max(axis=axis, keepdims=True)
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        return _unary("LogSoftmax", input, space.zeros_like(x), lambda grad: space.zeros_like(grad))
+    shifted = x - space.max(x, axis=axis, keepdims=True)
+    out = shifted - space.log(space.sum(space.exp(shifted), axis=axis, keepdims=True))
 
     def gradient(grad):
-        return grad - xp.exp(out) * grad.sum(axis=axis, keepdims=True)
+        return grad - space.exp(out) * space.sum(grad, axis=axis, keepdims=True)
 
     return _unary("LogSoftmax", input, out, gradient)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import GRAD_MODE, needs_grad, record
-from linea.backend import blas_ready, kind_of, namespace_of, outer, xp
+from linea.backend import blas_ready, from_host, host_dtype, kind_of, namespace_of, outer, xp
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -48,7 +48,8 @@ def as_float_input(input, weight: Tensor, function: str) -> Tensor:
             )
         return input
     try:
-        array = xp.asarray(input, dtype=weight._data.dtype)
+        array = from_host(xp.asarray(input, dtype=host_dtype(weight._data.dtype))) \
+            if type(weight._data) is not _ndarray else xp.asarray(input, dtype=weight._data.dtype)
     except (TypeError, ValueError) as error:
         raise TypeError(
             f"{function} expects a linea.Tensor, a NumPy array or nested lists of numbers, "
@@ -144,9 +145,9 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         needs_b = bias is not None and bias._requires_grad
 
         def backward(grad):
-            g2 = blas_ready(grad if grad.ndim == 2 else grad.reshape((x2.shape[0], out_features)))
+            space = xp if type(grad) is _ndarray else namespace_of(grad)
+            g2 = blas_ready(grad if grad.ndim == 2 else space.reshape(grad, (x2.shape[0], out_features)))
             grad_x = grad_w = grad_b = None
-            space = xp if type(g2) is _ndarray else namespace_of(g2)
             if needs_x:
                 grad_x = space.matmul(g2, w_in_out.T)
                 if x.ndim != 2:

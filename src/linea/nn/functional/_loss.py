@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import put_along_axis, take_along_axis, xp
+from linea.backend import kind_of, put_along_axis, take_along_axis, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn.functional._activation import log_softmax, softplus
@@ -157,7 +157,7 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     target = _as_target(target, input)
     if (input.ndim == 2 and weight is None and label_smoothing == 0 and reduction == "mean"
-            and target._data.dtype.kind in "iu" and target._data.shape == (input.shape[0],)):
+            and kind_of(target._data) in "iu" and target._data.shape == (input.shape[0],)):
         return _cross_entropy_2d(input, target, ignore_index)
     class_dim = 1 if input.ndim > 1 else 0
     classes = input.shape[class_dim]

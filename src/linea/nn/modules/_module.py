@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 
 from linea import _dtype
 from linea._autograd import zero_grads
-from linea.backend import copy_into, xp
+from linea.backend import copy_into, kind_of, xp
 from linea._dtype import is_floating
 from linea._errors import StateDictError
 from linea._tensor import Tensor, check_device, host_array, is_device_argument
@@ -306,7 +306,7 @@ class Module:
                     f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} "
                     f"from checkpoint, the shape in current model is {tuple(tensor.shape)}."
                 )
-            elif value.dtype.kind not in "biu" and not is_floating(value.dtype):
+            elif kind_of(value) not in "biuf" and not is_floating(value.dtype):
                 problems.append(f"dtype of {key} is {value.dtype}, not a number type")
             else:
                 updates.append((module, name, tensor, value))

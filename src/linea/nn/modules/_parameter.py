@@ -1,7 +1,7 @@
 """``Parameter``: a tensor that a Module registers as a learnable weight."""
 from __future__ import annotations
 
-from linea.backend import xp
+from linea.backend import from_host, xp
 from linea._tensor import Tensor
 
 __all__ = ["Parameter", "UninitializedParameter"]
@@ -22,7 +22,7 @@ class Parameter(Tensor):
             from linea._creation import as_array
 
             array = as_array(data)
-        self._data = array
+        self._data = from_host(array)  # parameters live in the default array namespace
         if requires_grad:
             self.requires_grad = True
 
