@@ -270,10 +270,11 @@ def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's na
     x = a._data
     low = min._data if isinstance(min, Tensor) else min
     high = max._data if isinstance(max, Tensor) else max
-    out = xp.clip(x, low, high)
-    if out.dtype != x.dtype and x.dtype.kind == "f":
-        out = out.astype(x.dtype)
-    inside = xp.ones(x.shape, bool)
+    space = _space(x)
+    out = space.clip(x, low, high)
+    if out.dtype != x.dtype and kind_of(x) == "f":
+        out = space.astype(out, x.dtype)
+    inside = space.ones(x.shape, dtype=space.bool)
     if low is not None:
         inside &= x >= low
     if high is not None:

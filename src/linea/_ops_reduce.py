@@ -102,8 +102,9 @@ def var(tensor: Tensor, dim=None, keepdim: bool = False, correction: int = 1) ->
     count = 1
     for axis in axes:
         count *= data.shape[axis]
-    centered = data - data.mean(axis=axes, keepdims=True)
-    out = (centered * centered).sum(axis=axes, keepdims=keepdim) / (count - correction)
+    space = _space(data)
+    centered = data - space.mean(data, axis=axes, keepdims=True)
+    out = space.sum(centered * centered, axis=axes, keepdims=keepdim) / (count - correction)
     shape = data.shape
 
     def backward(grad):
@@ -121,16 +122,18 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
             "has no value; give a non-empty tensor"
         )
     if dim is None:
-        out = data.max() if largest else data.min()
+        space = _space(data)
+        out = space.max(data) if largest else space.min(data)
 
         def backward_all(grad):
             # Ties share the gradient evenly, as PyTorch does for a full reduction.
-            hits = (data == out)
-            return grad * hits / hits.sum(dtype=data.dtype)
+            hits = space.astype(data == out, data.dtype)
+            return grad * hits / space.sum(hits)
 
         return _record("Max" if largest else "Min", tensor, out, backward_all)
     axis = _axes(dim, data.ndim)[0] if data.ndim else None
-    kept_indices = (data.argmax if largest else data.argmin)(axis=axis, keepdims=True)
+    kept_indices = (_space(data).argmax if largest else _space(data).argmin)(data, axis=axis,
+                                                                            keepdims=True)
     values = take_along_axis(data, kept_indices, axis=axis) if data.ndim else data
     indices = kept_indices
     shape = data.shape
@@ -155,17 +158,19 @@ def arg_extreme(tensor: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
         out = xp.asarray(index, dtype=xp.int64)
         return _make(out.reshape((1,) * data.ndim) if keepdim else out)
     axis = _axes(dim, data.ndim)[0]
-    chosen = (data.argmax if largest else data.argmin)(axis=axis, keepdims=keepdim)
-    return _make(xp.asarray(chosen, dtype=xp.int64))
+    space = _space(data)
+    chosen = (space.argmax if largest else space.argmin)(data, axis=axis, keepdims=keepdim)
+    return _make(xp.asarray(chosen, dtype=xp.int64) if space is xp else space.astype(chosen, space.int64))
 
 
 def logsumexp(tensor: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log Σ exp(x) along ``dim``, computed without overflow."""
     data = tensor._data
     axes = _axes(dim, data.ndim)
-    peak = data.max(axis=axes, keepdims=True)
-    peak = xp.where(xp.isfinite(peak), peak, 0)
-    shifted = xp.exp(data - peak)
+    space = _space(data)
+    peak = space.max(data, axis=axes, keepdims=True)
+    peak = space.where(space.isfinite(peak), peak, 0)
+    shifted = space.exp(data - peak)
     total = shifted.sum(axis=axes, keepdims=True)
     out_keep = xp.log(total) + peak
     out = out_keep if keepdim else xp.squeeze(out_keep, axes)

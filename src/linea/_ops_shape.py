@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import namespace_of, scatter_add, xp
+from linea.backend import copy_of, namespace_of, scatter_add, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
 
@@ -127,7 +127,7 @@ def expand(tensor: Tensor, sizes) -> Tensor:
 
 
 def clone(tensor: Tensor) -> Tensor:
-    return _record("Clone", tensor, tensor._data.copy(), lambda grad: grad)
+    return _record("Clone", tensor, copy_of(tensor._data), lambda grad: grad)
 
 
 def as_index(index):

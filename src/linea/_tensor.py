@@ -218,7 +218,8 @@ class Tensor:
                 )
             # No copy: run_backward never writes into the seed, and a leaf handed
             # the caller's array gets its own copy (its owner is marked handed out).
-            seed = seed.astype(self._data.dtype, copy=False)
+            seed = seed.astype(self._data.dtype, copy=False) if type(seed) is _ndarray else \
+                namespace_of(seed).astype(seed, self._data.dtype)
         run_backward(self, seed, bool(retain_graph))
 
     def detach(self) -> "Tensor":

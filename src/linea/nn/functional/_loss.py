@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import kind_of, put_along_axis, take_along_axis, xp
+from linea.backend import kind_of, namespace_of, put_along_axis, take_along_axis, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn.functional._activation import log_softmax, softplus
@@ -162,7 +162,7 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     class_dim = 1 if input.ndim > 1 else 0
     classes = input.shape[class_dim]
     log_probs = log_softmax(input, class_dim)
-    if target._data.dtype.kind == "f":  # class probabilities
+    if kind_of(target._data) == "f":  # class probabilities
         _check_same_shape(input, target, "cross_entropy with class probabilities")
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / classes
@@ -207,7 +207,8 @@ def _cross_entropy_2d(input: Tensor, target: Tensor, ignore_index: int) -> Tenso
     labels = target._data
     rows, classes = x.shape
     valid = labels != ignore_index
-    safe = xp.where(valid, labels, 0) if not valid.all() else labels
+    space = xp if type(labels) is xp.ndarray else namespace_of(labels)
+    safe = space.where(valid, labels, 0) if not space.all(valid) else labels
     if rows:
         _check_class_indices(safe, classes)
     shifted = x - x.max(axis=1, keepdims=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import xp
+from linea.backend import host_dtype, namespace_of, xp
 from linea._errors import ShapeError
 from linea._random import numpy_generator
 from linea._tensor import Tensor
@@ -39,9 +39,10 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
             raise ShapeError(f"layer_norm {name} must have shape {normalized_shape}, "
                              f"got {parameter._data.shape}")
     axes = tuple(range(x.ndim - count, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
+    space = xp if type(x) is xp.ndarray else namespace_of(x)
+    mean = space.mean(x, axis=axes, keepdims=True)
     centered = x - mean
-    variance = (centered * centered).mean(axis=axes, keepdims=True)
+    variance = space.mean(centered * centered, axis=axes, keepdims=True)
     rstd = 1.0 / xp.sqrt(variance + eps)
     normalized = centered * rstd
     out = normalized * weight._data if weight is not None else normalized.copy()
@@ -77,6 +78,13 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if not training or p == 0.0:
         return input
     x = input._data
+    if type(x) is not xp.ndarray:  # another library: the host draws the mask, as for NumPy
+        space = namespace_of(x)
+        if p == 1.0:
+            return input * _make(space.zeros((), dtype=x.dtype))
+        keep = numpy_generator(generator).random(x.shape) >= p
+        mask = space.asarray((keep * (1.0 / (1.0 - p))).astype(host_dtype(x.dtype)))
+        return input * _make(mask)
     if p == 1.0:
         return input * xp.zeros((), x.dtype)
     keep = numpy_generator(generator).random(x.shape) >= p

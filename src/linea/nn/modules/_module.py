@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 
 from linea import _dtype
 from linea._autograd import zero_grads
-from linea.backend import copy_into, kind_of, xp
+from linea.backend import copy_into, kind_of, namespace_of, xp
 from linea._dtype import is_floating
 from linea._errors import StateDictError
 from linea._tensor import Tensor, check_device, host_array, is_device_argument
@@ -21,6 +21,14 @@ __all__ = ["Module", "IncompatibleKeys"]
 
 #: What ``load_state_dict`` returns, as in PyTorch.
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _astype(array, target):
+    """``array`` cast to the linea dtype ``target``, in its own namespace."""
+    if isinstance(array, xp.ndarray):
+        return array.astype(target.numpy)
+    space = namespace_of(array)
+    return space.astype(array, target.in_namespace(space))
 
 
 class Module:
@@ -237,9 +245,9 @@ class Module:
             raise TypeError(f"Module.to() only accepts floating point dtypes, got {target}")
         for tensor in list(self.parameters()) + list(self.buffers()):
             if tensor.dtype.is_floating_point:
-                tensor._data = tensor._data.astype(target.numpy)
+                tensor._data = _astype(tensor._data, target)
                 if tensor.grad is not None:
-                    tensor.grad._data = tensor.grad._data.astype(target.numpy)
+                    tensor.grad._data = _astype(tensor.grad._data, target)
         return self
 
     def float(self) -> "Module":
