@@ -1,7 +1,7 @@
 """Gradient clipping: ``clip_grad_norm_`` and ``clip_grad_value_``."""
 from __future__ import annotations
 
-from linea.backend import xp
+from linea.backend import from_host, to_host, xp
 from linea._tensor import Tensor
 
 
@@ -22,12 +22,13 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not grads:
         return Tensor._make(xp.asarray(0.0, xp.float32))
-    dtype = grads[0]._data.dtype
+    host = [to_host(g._data) for g in grads]  # the norm is a few scalars: computed on the host
+    dtype = host[0].dtype
     if norm_type == float("inf"):
-        norms = [xp.abs(g._data).max() if g._data.size else 0.0 for g in grads]
+        norms = [xp.abs(g).max() if g.size else 0.0 for g in host]
         total = xp.asarray(max(norms), dtype)
     else:
-        norms = [xp.sum(xp.abs(g._data.astype(xp.float64)) ** norm_type) for g in grads]
+        norms = [xp.sum(xp.abs(g.astype(xp.float64)) ** norm_type) for g in host]
         total = xp.asarray(sum(norms) ** (1.0 / norm_type), dtype)
     if error_if_nonfinite and not xp.isfinite(total):
         raise RuntimeError(
@@ -36,8 +37,12 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         )
     scale = min(max_norm / (float(total) + 1e-6), 1.0)
     for grad in grads:
-        grad._data *= grad._data.dtype.type(scale)
-    return Tensor._make(total)
+        data = grad._data
+        if isinstance(data, xp.ndarray):
+            data *= data.dtype.type(scale)
+        else:
+            data *= scale
+    return Tensor._make(from_host(total))
 
 
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
