@@ -130,7 +130,12 @@ def _pow_grads(grad, x, y, out, needs_x, needs_y):
     grad_y = None
     if needs_y:
         space = _space(out)
-        grad_y = grad * out * space.log(space.where(x > 0, x, 1)) * (x > 0)
+        if space is xp:
+            grad_y = grad * out * xp.log(xp.where(x > 0, x, 1)) * (x > 0)
+        else:  # the standard has no bool × float: the mask as a number
+            positive = space.asarray(x, dtype=out.dtype) > 0 if not hasattr(x, "shape") else x > 0
+            base = space.where(positive, space.asarray(x, dtype=out.dtype), space.asarray(1, dtype=out.dtype))
+            grad_y = grad * out * space.log(base) * space.astype(positive, out.dtype)
     return grad_x, grad_y
 
 
@@ -279,7 +284,8 @@ def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's na
         inside &= x >= low
     if high is not None:
         inside &= x <= high
-    return _unary("Clamp", a, out, lambda grad: grad * inside)
+    mask = inside if space is xp else space.astype(inside, x.dtype)
+    return _unary("Clamp", a, out, lambda grad: grad * mask)
 
 
 def _as_matrix_operand(value):

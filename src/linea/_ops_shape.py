@@ -180,6 +180,15 @@ def masked_fill(tensor: Tensor, mask, value) -> Tensor:
 def cast(tensor: Tensor, dtype) -> Tensor:
     target = _dtype.as_dtype(dtype)
     data = tensor._data
+    if type(data) is not _ndarray:  # another library: its own dtype of the same name
+        space = namespace_of(data)
+        wanted = target.in_namespace(space)
+        if data.dtype == wanted:
+            return tensor
+        out, source = space.astype(data, wanted), data.dtype
+        if not target.is_floating_point:
+            return _make(out)
+        return _record("ToCopy", tensor, out, lambda grad: space.astype(grad, source))
     if data.dtype == target.numpy:
         return tensor
     out = data.astype(target.numpy)
