@@ -7,7 +7,7 @@ per group. The patch gather's gradient scatters back (col2im).
 from __future__ import annotations
 
 from linea._autograd import needs_grad, record
-from linea.backend import pad, xp
+from linea.backend import namespace_of, pad, to_host, xp
 from linea._errors import ShapeError
 from linea._ops_shape import cat
 from linea._tensor import Tensor
@@ -45,7 +45,26 @@ def conv2d_padding(padding, kernel_size, dilation, stride) -> tuple[int, int, in
 
 
 def unfold_patches(input: Tensor, kernel_size, stride, padding4, dilation) -> Tensor:
-    """(N, C, H, W) → (N, OH, OW, C·kh·kw): one row per output position (im2col)."""
+    """(N, C, H, W) → (N, OH, OW, C·kh·kw): one row per output position (im2col).
+
+    Arrays of other CPU libraries are unfolded on the host and moved back (the strided
+    window copies are NumPy's); their gradient takes the same way back.
+    """
+    if type(input._data) is not xp.ndarray:
+        space = namespace_of(input._data)
+        host_input = Tensor._make(to_host(input._data))
+        host_input._requires_grad = input._requires_grad
+        host = unfold_patches(host_input, kernel_size, stride, padding4, dilation)
+        result = Tensor._make(space.asarray(host._data))
+        if needs_grad(input):
+            rule = host.grad_fn.backward
+
+            def via_host(grad):
+                (grad_host,) = rule(to_host(grad))
+                return (space.asarray(grad_host),)
+
+            record(result, "Im2col", (input,), via_host)
+        return result
     x = input._data
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation

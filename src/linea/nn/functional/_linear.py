@@ -129,8 +129,12 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
             raise ShapeError(f"{_name(kernel_layout)} expects a bias of shape ({out_features},), "
                              f"got {b.shape}")
     if type(x) is not _ndarray:  # another array library: the same map in its namespace
-        x2 = x
-        out = _affine_any(x, w_in_out, b)
+        space = namespace_of(x)
+        lead = x_shape[:-1]
+        x2 = x if x.ndim == 2 else space.reshape(x, (math.prod(lead), in_features))
+        out = _affine_any(x2, w_in_out, b)
+        if x.ndim != 2:
+            out = space.reshape(out, lead + (out_features,))
     elif x.ndim == 2:
         x2 = x
         out = affine_rows(x2, w_in_out, b)
