@@ -153,9 +153,10 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
 def arg_extreme(tensor: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
     data = tensor._data
     if dim is None:
-        flat = data.reshape(-1)
-        index = flat.argmax() if largest else flat.argmin()
-        out = xp.asarray(index, dtype=xp.int64)
+        space = _space(data)
+        flat = space.reshape(data, (-1,))
+        index = space.argmax(flat) if largest else space.argmin(flat)
+        out = xp.asarray(index, dtype=xp.int64) if space is xp else space.astype(index, space.int64)
         return _make(out.reshape((1,) * data.ndim) if keepdim else out)
     axis = _axes(dim, data.ndim)[0]
     space = _space(data)
@@ -171,9 +172,9 @@ def logsumexp(tensor: Tensor, dim, keepdim: bool = False) -> Tensor:
     peak = space.max(data, axis=axes, keepdims=True)
     peak = space.where(space.isfinite(peak), peak, 0)
     shifted = space.exp(data - peak)
-    total = shifted.sum(axis=axes, keepdims=True)
-    out_keep = xp.log(total) + peak
-    out = out_keep if keepdim else xp.squeeze(out_keep, axes)
+    total = space.sum(shifted, axis=axes, keepdims=True)
+    out_keep = space.log(total) + peak
+    out = out_keep if keepdim else space.squeeze(out_keep, axis=axes)
     shape = data.shape
 
     def backward(grad):

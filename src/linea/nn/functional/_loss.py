@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import kind_of, namespace_of, put_along_axis, take_along_axis, xp
+from linea.backend import kind_of, namespace_of, put_along_axis, take_along_axis, to_host, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn.functional._activation import log_softmax, softplus
@@ -74,6 +74,7 @@ def _class_shape(input: Tensor, target: Tensor, function: str) -> None:
 
 def _check_class_indices(indices, classes: int) -> None:
     """Every class index in 0 … classes-1, as PyTorch checks (IndexError naming the first bad one)."""
+    indices = to_host(indices)  # a check on a few integers: on the host for any library
     outside = (indices < 0) | (indices >= classes)
     if outside.any():
         raise IndexError(f"target {int(indices[outside][0])} is out of bounds for {classes} classes")
@@ -84,10 +85,11 @@ def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
     logp = log_probs._data
     classes = logp.shape[1] if logp.ndim > 1 else logp.shape[0]
     indices = target._data
+    space = xp if type(logp) is xp.ndarray else namespace_of(logp)
     valid = indices != ignore_index
-    safe = xp.where(valid, indices, 0)
+    safe = space.where(valid, indices, 0)
     _check_class_indices(safe, classes)
-    if logp.ndim == 2:  # (N, C): plain fancy indexing, ~5× cheaper than the along-axis helpers
+    if logp.ndim == 2 and space is xp:  # (N, C): fancy indexing, ~5× cheaper than along-axis
         rows = xp.arange(logp.shape[0])
         out = -logp[rows, safe]
         if not valid.all():
@@ -97,17 +99,17 @@ def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
             full[rows, safe] = values
     else:
         axis = 1 if logp.ndim > 1 else 0
-        picked_index = xp.expand_dims(safe, axis)
-        picked = xp.squeeze(take_along_axis(logp, picked_index, axis=axis), axis)
-        out = xp.where(valid, -picked, 0).astype(logp.dtype)
+        picked_index = space.expand_dims(safe, axis=axis)
+        picked = space.squeeze(take_along_axis(logp, picked_index, axis=axis), axis=axis)
+        out = space.astype(space.where(valid, -picked, space.zeros_like(picked)), logp.dtype)
 
         def scatter(full, values):
-            put_along_axis(full, picked_index, xp.expand_dims(values, axis), axis=axis)
-    result = Tensor._make(xp.asarray(out))
+            put_along_axis(full, picked_index, space.expand_dims(values, axis=axis), axis=axis)
+    result = Tensor._make(xp.asarray(out) if space is xp else out)
     if needs_grad(log_probs):
         def backward(grad):
-            full = xp.zeros(logp.shape, grad.dtype)
-            scatter(full, -grad * valid)
+            full = space.zeros(logp.shape, dtype=grad.dtype)
+            scatter(full, -grad * (valid if space is xp else space.astype(valid, grad.dtype)))
             return (full,)
 
         record(result, "NllGather", (log_probs,), backward)
@@ -125,7 +127,7 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
              reduction: str = "mean") -> Tensor:
     """-input[target] (input holds log-probabilities), weighted, reduced as in PyTorch."""
     target = _as_target(target, input)
-    if target._data.dtype.kind not in "iu":
+    if kind_of(target._data) not in "iu":
         raise DTypeError(f"nll_loss expects integer class indices, got {target.dtype}; use .long()")
     _class_shape(input, target, "nll_loss")
     if reduction not in _REDUCTIONS:
