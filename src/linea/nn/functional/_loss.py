@@ -133,10 +133,14 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     losses, valid, safe = _gather_classes(input, target, ignore_index)
+    space = xp if type(valid) is xp.ndarray else namespace_of(valid)
     if weight is None:
-        sample_weight = valid.astype(input._data.dtype)
-    else:
+        sample_weight = space.astype(valid, input._data.dtype)
+    elif space is xp:
         sample_weight = weight._data[safe] * valid
+    else:
+        sample_weight = space.reshape(space.take(weight._data, space.reshape(safe, (-1,))), safe.shape) \
+            * space.astype(valid, weight._data.dtype)
     if weight is not None:
         losses = losses * Tensor._make(sample_weight)
     if reduction == "none":
@@ -159,6 +163,7 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     target = _as_target(target, input)
     if (input.ndim == 2 and weight is None and label_smoothing == 0 and reduction == "mean"
+            and type(input._data) is xp.ndarray  # the fused node is NumPy's; others compose
             and kind_of(target._data) in "iu" and target._data.shape == (input.shape[0],)):
         return _cross_entropy_2d(input, target, ignore_index)
     class_dim = 1 if input.ndim > 1 else 0
