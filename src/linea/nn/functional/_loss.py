@@ -147,7 +147,9 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
         return losses
     if reduction == "sum":
         return losses.sum()
-    return losses.sum() / Tensor._make(xp.asarray(sample_weight.sum(), input._data.dtype))
+    total = xp.asarray(sample_weight.sum(), input._data.dtype) if space is xp else \
+        space.astype(space.sum(sample_weight), input._data.dtype)
+    return losses.sum() / Tensor._make(total)
 
 
 def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
