@@ -70,6 +70,23 @@ def _promote(left, right):
     return left, right
 
 
+def _promote_any(left, right):
+    """PyTorch's promotion for arrays of another library (whose own rules refuse int × float)."""
+    space = namespace_of(left, right)
+    if left.dtype == right.dtype:
+        return left, right
+    left_float, right_float = kind_of(left) == "f", kind_of(right) == "f"
+    if left_float != right_float:
+        return (left, space.astype(right, left.dtype)) if left_float else \
+            (space.astype(left, right.dtype), right)
+    if left.ndim == 0 and right.ndim > 0:
+        return space.astype(left, right.dtype), right
+    if right.ndim == 0 and left.ndim > 0:
+        return left, space.astype(right, left.dtype)
+    wider = left.dtype if space.result_type(left.dtype, right.dtype) == left.dtype else right.dtype
+    return space.astype(left, wider), space.astype(right, wider)
+
+
 def _binary(name, compute, gradients, a, b):
     """Apply ``compute`` to two operands; ``gradients(g, x, y, out)`` gives (dx, dy)."""
     a_is_tensor, b_is_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
@@ -79,7 +96,7 @@ def _binary(name, compute, gradients, a, b):
         if x.dtype != y.dtype:
             x, y = _promote(x, y)
     elif a_is_tensor and b_is_tensor:
-        namespace_of(x, y)  # two array libraries or devices: an error naming both
+        x, y = _promote_any(x, y)  # two array libraries or devices: an error naming both
     out = compute(x, y)
     if type(out) is not _ndarray and isinstance(out, xp.generic):
         out = xp.asarray(out)
