@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import copy_of, namespace_of, scatter_add, xp
+from linea.backend import copy_of, kind_of, namespace_of, scatter_add, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
 
@@ -94,21 +94,23 @@ def permute(tensor: Tensor, dims) -> Tensor:
 def unsqueeze(tensor: Tensor, dim: int) -> Tensor:
     dim = _dim(dim, tensor.ndim + 1)
     original = tensor.shape
-    return _record("Unsqueeze", tensor, xp.expand_dims(tensor._data, dim),
-                   lambda grad: grad.reshape(original))
+    space = _space(tensor._data)
+    return _record("Unsqueeze", tensor, space.expand_dims(tensor._data, axis=dim),
+                   lambda grad: space.reshape(grad, original))
 
 
 def squeeze(tensor: Tensor, dim=None) -> Tensor:
     data = tensor._data
+    space = _space(data)
     if dim is None:
-        out = data.squeeze()
+        axes = tuple(a for a, size in enumerate(data.shape) if size == 1)
     else:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         axes = tuple(a for a in (_dim(d, max(data.ndim, 1)) for d in dims)
                      if data.ndim and data.shape[a] == 1)
-        out = data.squeeze(axis=axes) if axes else data
+    out = space.squeeze(data, axis=axes) if axes else data
     original = data.shape
-    return _record("Squeeze", tensor, out, lambda grad: grad.reshape(original))
+    return _record("Squeeze", tensor, out, lambda grad: space.reshape(grad, original))
 
 
 def expand(tensor: Tensor, sizes) -> Tensor:
@@ -117,7 +119,7 @@ def expand(tensor: Tensor, sizes) -> Tensor:
     lead = len(sizes) - data.ndim
     target = tuple(data.shape[i - lead] if size == -1 else size for i, size in enumerate(sizes))
     try:
-        out = xp.broadcast_to(data, target)
+        out = _space(data).broadcast_to(data, target)
     except ValueError:
         raise ShapeError(f"cannot expand a tensor of shape {data.shape} to {sizes}") from None
     from linea._ops_math import unbroadcast
@@ -146,16 +148,31 @@ def _is_basic(index) -> bool:
     return all(item is None or item is Ellipsis or isinstance(item, (int, slice)) for item in items)
 
 
+def _portable_index(index, data):
+    """An index the array API takes: index arrays in ``data``'s namespace, and a trailing
+    Ellipsis where fewer axes are indexed than ``data`` has (NumPy's implicit slices)."""
+    space = namespace_of(data)
+    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(space.asarray(item) if isinstance(item, xp.ndarray) else item for item in items)
+    if Ellipsis not in items and not any(hasattr(item, "shape") and getattr(item, "ndim", 0) and
+                                         kind_of(item) == "b" for item in items):
+        items = items + (Ellipsis,)
+    return items
+
+
 def getitem(tensor: Tensor, index) -> Tensor:
     index = as_index(index)
     data = tensor._data
+    space = _space(data)
+    if space is not xp:
+        index = _portable_index(index, data)
     out = data[index]
-    if type(out) is not xp.ndarray:
+    if isinstance(out, xp.generic):
         out = xp.asarray(out)
     basic = _is_basic(index)
 
     def backward(grad):
-        full = xp.zeros(data.shape, grad.dtype)
+        full = space.zeros(data.shape, dtype=grad.dtype)
         if basic:
             full[index] = grad
         else:  # advanced indices may repeat: accumulate
@@ -167,14 +184,16 @@ def getitem(tensor: Tensor, index) -> Tensor:
 
 def masked_fill(tensor: Tensor, mask, value) -> Tensor:
     mask_array = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
-    if mask_array.dtype != xp.bool_:
+    if kind_of(mask_array) != "b":
         raise TypeError(f"masked_fill expects a bool mask, got dtype {mask_array.dtype}")
     fill = value.item() if isinstance(value, Tensor) else value
     data = tensor._data
-    out = xp.where(mask_array, xp.asarray(fill, data.dtype), data)
+    space = _space(data)
+    out = space.where(mask_array, space.asarray(fill, dtype=data.dtype), data)
     if out.shape != data.shape:
         raise ShapeError(f"mask of shape {mask_array.shape} does not broadcast to {data.shape}")
-    return _record("MaskedFill", tensor, out, lambda grad: xp.where(mask_array, 0, grad))
+    return _record("MaskedFill", tensor, out,
+                   lambda grad: space.where(mask_array, space.zeros_like(grad), grad))
 
 
 def cast(tensor: Tensor, dtype) -> Tensor:
