@@ -60,9 +60,11 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     """x for x > 0, negative_slope·x otherwise."""
     input = _tensor(input, "leaky_relu")
     x = input._data
+    space = xp if type(x) is xp.ndarray else namespace_of(x)
     positive = x > 0
-    out = xp.where(positive, x, x * negative_slope)
-    return _unary("LeakyRelu", input, out, lambda grad: xp.where(positive, grad, grad * negative_slope))
+    out = space.where(positive, x, x * negative_slope)
+    return _unary("LeakyRelu", input, out,
+                  lambda grad: space.where(positive, grad, grad * negative_slope))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -72,17 +74,18 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x·Φ(x) (``approximate='none'``) or its tanh approximation (``'tanh'``)."""
     input = _tensor(input, "gelu")
     x = input._data
+    space = xp if type(x) is xp.ndarray else namespace_of(x)
     if approximate == "none":
         cdf = 0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))
         out = x * cdf
 
         def gradient(grad):
-            pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+            pdf = space.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
             return grad * (cdf + x * pdf)
 
     elif approximate == "tanh":
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        t = xp.tanh(inner)
+        t = space.tanh(inner)
         out = 0.5 * x * (1 + t)
 
         def gradient(grad):
@@ -104,12 +107,13 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     """log(1 + e^(βx)) / β, linear where βx > threshold (PyTorch's rule)."""
     input = _tensor(input, "softplus")
     x = input._data
+    space = xp if type(x) is xp.ndarray else namespace_of(x)
     scaled = x * beta
     linear = scaled > threshold
-    out = xp.where(linear, x, stable_softplus(scaled) / beta)
+    out = space.where(linear, x, stable_softplus(scaled) / beta)
 
     def gradient(grad):  # d softplus(βx)/β / dx = sigmoid(βx)
-        return grad * xp.where(linear, 1, stable_sigmoid(scaled))
+        return grad * space.where(linear, space.ones_like(scaled), stable_sigmoid(scaled))
 
     return _unary("Softplus", input, out, gradient)
 

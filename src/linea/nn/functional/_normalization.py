@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import host_dtype, namespace_of, xp
+from linea.backend import copy_of, host_dtype, namespace_of, xp
 from linea._errors import ShapeError
 from linea._random import numpy_generator
 from linea._tensor import Tensor
@@ -43,9 +43,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     mean = space.mean(x, axis=axes, keepdims=True)
     centered = x - mean
     variance = space.mean(centered * centered, axis=axes, keepdims=True)
-    rstd = 1.0 / xp.sqrt(variance + eps)
+    rstd = 1.0 / space.sqrt(variance + eps)
     normalized = centered * rstd
-    out = normalized * weight._data if weight is not None else normalized.copy()
+    out = normalized * weight._data if weight is not None else copy_of(normalized)
     if bias is not None:
         out += bias._data
     result = _make(out)
@@ -57,11 +57,11 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
             grad_normalized = grad * weight._data if weight is not None else grad
             grad_x = rstd * (
                 grad_normalized
-                - grad_normalized.mean(axis=axes, keepdims=True)
-                - normalized * (grad_normalized * normalized).mean(axis=axes, keepdims=True)
+                - space.mean(grad_normalized, axis=axes, keepdims=True)
+                - normalized * space.mean(grad_normalized * normalized, axis=axes, keepdims=True)
             )
-            grad_w = (grad * normalized).sum(axis=lead) if weight is not None else None
-            grad_b = grad.sum(axis=lead) if bias is not None else None
+            grad_w = space.sum(grad * normalized, axis=lead) if weight is not None else None
+            grad_b = space.sum(grad, axis=lead) if bias is not None else None
             return grad_x, grad_w, grad_b
 
         record(result, "LayerNorm", inputs, backward)
