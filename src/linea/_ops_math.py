@@ -95,7 +95,7 @@ def _binary(name, compute, gradients, a, b):
     if type(x) is xp.ndarray and type(y) is xp.ndarray:
         if x.dtype != y.dtype:
             x, y = _promote(x, y)
-    elif a_is_tensor and b_is_tensor:
+    elif hasattr(x, "dtype") and hasattr(y, "dtype"):
         x, y = _promote_any(x, y)  # two array libraries or devices: an error naming both
     out = compute(x, y)
     if type(out) is not _ndarray and isinstance(out, xp.generic):
@@ -136,6 +136,11 @@ def _div_grads(grad, x, y, out, needs_x, needs_y):
 
 
 def _true_divide(x, y):
+    if type(x) is not _ndarray and hasattr(x, "dtype") and kind_of(x) in "biu" and \
+            (not hasattr(y, "dtype") or kind_of(y) in "biu"):  # PyTorch: int / int is float32
+        space = namespace_of(x)
+        return space.astype(x, space.float32) / (space.astype(y, space.float32)
+                                                 if hasattr(y, "dtype") else y)
     out = x / y
     if type(out) is _ndarray and out.dtype == xp.float64 and xp.result_type(x, y).kind in "biu":
         out = out.astype(_FLOAT32)  # PyTorch: int / int gives the default float dtype
