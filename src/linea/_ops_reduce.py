@@ -138,16 +138,19 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
     indices = kept_indices
     shape = data.shape
 
+    space = _space(data)
+
     def backward_dim(grad):
-        full = xp.zeros(shape, grad.dtype)
-        upstream = grad if keepdim or not data.ndim else xp.expand_dims(grad, axis)
+        full = space.zeros(shape, dtype=grad.dtype)
+        upstream = grad if keepdim or not data.ndim else space.expand_dims(grad, axis=axis)
         put_along_axis(full, kept_indices, upstream, axis=axis)
         return full
 
     if not keepdim and data.ndim:
-        values, indices = xp.squeeze(values, axis), xp.squeeze(indices, axis)
+        values, indices = space.squeeze(values, axis=axis), space.squeeze(indices, axis=axis)
     values_tensor = _record("Max" if largest else "Min", tensor, values, backward_dim)
-    return ValuesIndices(values_tensor, _make(xp.asarray(indices, dtype=xp.int64)))
+    indices = xp.asarray(indices, dtype=xp.int64) if space is xp else space.astype(indices, space.int64)
+    return ValuesIndices(values_tensor, _make(indices))
 
 
 def arg_extreme(tensor: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:

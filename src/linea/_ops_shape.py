@@ -252,13 +252,23 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = _tensors(tensors, "cat")
     arrays = [t._data for t in tensors]
     axis = _dim(dim, max(arrays[0].ndim, 1))
+    space = _space(arrays[0])
     try:
-        out = xp.concatenate(arrays, axis=axis)
+        out = xp.concatenate(arrays, axis=axis) if space is xp else space.concat(arrays, axis=axis)
     except ValueError as error:
         shapes = [a.shape for a in arrays]
         raise ShapeError(f"cat() along dim {dim} got incompatible shapes {shapes}: {error}") from None
-    bounds = xp.cumsum([a.shape[axis] for a in arrays])[:-1]
-    return _join("Cat", tensors, out, lambda grad: tuple(xp.split(grad, bounds, axis=axis)))
+    sizes = [a.shape[axis] for a in arrays]
+    if space is xp:
+        bounds = xp.cumsum(sizes)[:-1]
+        return _join("Cat", tensors, out, lambda grad: tuple(xp.split(grad, bounds, axis=axis)))
+
+    def split(grad):  # the standard has no split: one slice per input
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        return tuple(grad[(slice(None),) * axis + (slice(start, start + size),) + (Ellipsis,)]
+                     for start, size in zip(starts, sizes))
+
+    return _join("Cat", tensors, out, split)
 
 
 def stack(tensors, dim: int = 0) -> Tensor:
@@ -269,10 +279,15 @@ def stack(tensors, dim: int = 0) -> Tensor:
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise ShapeError(f"stack() expects tensors of equal shape, got {[a.shape for a in arrays]}")
-    out = xp.stack(arrays, axis=axis)
+    space = _space(arrays[0])
+    out = space.stack(arrays, axis=axis)
     count = len(arrays)
+    if space is xp:
+        return _join("Stack", tensors, out,
+                     lambda grad: tuple(xp.take(grad, i, axis=axis) for i in range(count)))
     return _join("Stack", tensors, out,
-                 lambda grad: tuple(xp.take(grad, i, axis=axis) for i in range(count)))
+                 lambda grad: tuple(copy_of(grad[(slice(None),) * axis + (i,) + (Ellipsis,)])
+                                    for i in range(count)))
 
 
 def where(condition, input, other) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -280,7 +295,7 @@ def where(condition, input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     from linea._ops_math import _operand, _promote, unbroadcast
 
     mask = condition._data if isinstance(condition, Tensor) else xp.asarray(condition)
-    if mask.dtype != xp.bool_:
+    if kind_of(mask) != "b":
         raise TypeError(f"where() expects a bool condition, got dtype {mask.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         from linea._creation import as_tensor
@@ -290,17 +305,19 @@ def where(condition, input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     y = other._data if isinstance(other, Tensor) else _operand(other, input._data)
     if isinstance(x, xp.ndarray) and isinstance(y, xp.ndarray) and x.dtype != y.dtype:
         x, y = _promote(x, y)
-    out = xp.asarray(xp.where(mask, x, y))
+    space = _space(mask)
+    out = xp.asarray(xp.where(mask, x, y)) if space is xp else space.where(mask, x, y)
     inputs = [t for t in (input, other) if isinstance(t, Tensor)]
-    x_shape, y_shape = xp.shape(x), xp.shape(y)
+    x_shape = x.shape if hasattr(x, "shape") else ()
+    y_shape = y.shape if hasattr(y, "shape") else ()
 
     def backward(grad):
-        zero = xp.zeros((), grad.dtype)
+        zero = space.zeros((), dtype=grad.dtype)
         grads = []
         if isinstance(input, Tensor):
-            grads.append(unbroadcast(xp.where(mask, grad, zero), x_shape))
+            grads.append(unbroadcast(space.where(mask, grad, zero), x_shape))
         if isinstance(other, Tensor):
-            grads.append(unbroadcast(xp.where(mask, zero, grad), y_shape))
+            grads.append(unbroadcast(space.where(mask, zero, grad), y_shape))
         return tuple(grads)
 
     return _join("Where", inputs, out, backward)
