@@ -16,8 +16,12 @@ _builtin_bool = bool
 
 
 def is_floating(numpy_dtype) -> _builtin_bool:
-    """True for a floating-point NumPy dtype, bfloat16 (ml_dtypes' kind "V") included."""
-    return numpy_dtype.kind == "f" or numpy_dtype.name == "bfloat16"
+    """True for a floating-point dtype, bfloat16 (ml_dtypes' kind "V") included; dtypes of
+    other array libraries are judged by name."""
+    kind = getattr(numpy_dtype, "kind", None)
+    if kind is None:
+        return str(numpy_dtype).rsplit(".", 1)[-1] in ("float16", "float32", "float64", "bfloat16")
+    return kind == "f" or numpy_dtype.name == "bfloat16"
 
 
 class DType:

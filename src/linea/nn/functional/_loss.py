@@ -194,12 +194,16 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     if reduction == "sum":
         smooth_total = smooth.sum()
     elif reduction == "mean":
+        # The denominator is a count or a sum of a few class weights: taken on the host.
+        labels = to_host(target._data)
         if weight is not None:
-            indices = target._data[target._data != ignore_index]
-            denominator = weight._data[indices].sum()
+            denominator = to_host(weight._data)[labels[labels != ignore_index]].sum()
         else:
-            denominator = valid._data.sum()
-        smooth_total = smooth.sum() / Tensor._make(xp.asarray(denominator, input._data.dtype))
+            denominator = to_host(valid._data).sum()
+        denominator = xp.asarray(denominator, to_host(input._data).dtype)
+        if type(input._data) is not xp.ndarray:
+            denominator = namespace_of(input._data).asarray(denominator)
+        smooth_total = smooth.sum() / Tensor._make(denominator)
     else:
         smooth_total = smooth
     return nll * (1 - label_smoothing) + smooth_total * (label_smoothing / classes)
