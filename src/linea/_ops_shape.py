@@ -154,7 +154,7 @@ def _portable_index(index, data):
     space = namespace_of(data)
     items = index if isinstance(index, tuple) else (index,)
     items = tuple(space.asarray(item) if isinstance(item, xp.ndarray) else item for item in items)
-    if Ellipsis not in items and not any(hasattr(item, "shape") and getattr(item, "ndim", 0) and
+    if not any(item is Ellipsis for item in items) and not any(hasattr(item, "shape") and getattr(item, "ndim", 0) and
                                          kind_of(item) == "b" for item in items):
         items = items + (Ellipsis,)
     return items
@@ -171,9 +171,12 @@ def getitem(tensor: Tensor, index) -> Tensor:
         out = xp.asarray(out)
     basic = _is_basic(index)
 
+    mask_index = space is not xp and any(hasattr(item, "dtype") and kind_of(item) == "b"
+                                         for item in (index if isinstance(index, tuple) else (index,)))
+
     def backward(grad):
         full = space.zeros(data.shape, dtype=grad.dtype)
-        if basic:
+        if basic or mask_index:  # a boolean mask picks each element at most once
             full[index] = grad
         else:  # advanced indices may repeat: accumulate
             scatter_add(full, index, grad)

@@ -129,9 +129,11 @@ def scatter_add(target, index, values) -> None:
         np.add.at(target, index, values)
         return
     space = namespace_of(target)  # portable: one index at a time, in order
-    flat = np.asarray(index).reshape(-1) if not isinstance(index, tuple) else None
-    if flat is None:
-        raise NotImplementedError("scatter_add with a tuple index needs NumPy arrays")
+    if isinstance(index, tuple) and len(index) == 2 and index[1] is Ellipsis:
+        index = index[0]
+    if isinstance(index, tuple):
+        raise NotImplementedError("scatter_add with a multi-axis index needs NumPy arrays")
+    flat = np.asarray(index).reshape(-1)
     source = space.reshape(values, (flat.shape[0],) + tuple(target.shape[1:]))
     for position, row in enumerate(flat.tolist()):
         target[row, ...] = target[row, ...] + source[position, ...]
