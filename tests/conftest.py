@@ -17,3 +17,15 @@ def generator():
 def rng():
     """A NumPy generator with a fixed seed, for test data."""
     return np.random.default_rng(1234)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under LINEA_ARRAY_NAMESPACE=<another namespace>, skip what is NumPy's by nature."""
+    from linea import backend
+
+    if backend.default_namespace() is np:
+        return
+    for item in items:
+        mark = item.get_closest_marker("numpy_only")
+        if mark is not None:
+            item.add_marker(pytest.mark.skip(reason="NumPy only: " + mark.kwargs.get("reason", "")))

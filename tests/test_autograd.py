@@ -108,7 +108,8 @@ def test_logsumexp_is_stable_and_differentiable():
     lambda x: x.permute(2, 0, 1), lambda x: x.T, lambda x: x.unsqueeze(1),
     lambda x: x[:, :1].squeeze(1), lambda x: x.flatten(1), lambda x: x[1:, ::2, 1],
     lambda x: x[linea.tensor([0, 0, 1])], lambda x: x[x > 0], lambda x: x.clone(),
-    lambda x: x[..., None].expand(2, 3, 4, 2),
+    pytest.param(lambda x: x[..., None].expand(2, 3, 4, 2), marks=pytest.mark.numpy_only(
+        reason="array_api_strict refuses x[..., None] (newaxis after an ellipsis)")),
     lambda x: x.masked_fill(linea.tensor(np.arange(24).reshape(2, 3, 4) % 3 == 0), 0.0),
 ], ids=["reshape", "view", "transpose", "permute", "T", "unsqueeze", "squeeze", "flatten",
         "slice", "fancy-repeat", "boolmask", "clone", "expand", "masked_fill"])
@@ -187,6 +188,7 @@ class TestTapeRules:
         y = (x * 2).detach()
         assert not y.requires_grad and y.grad_fn is None
 
+    @pytest.mark.numpy_only(reason="read-only NumPy arrays: NumPy's memory model")
     def test_leaf_grads_do_not_alias(self):
         a = linea.ones(2, requires_grad=True)
         b = linea.ones(2, requires_grad=True)
@@ -227,6 +229,7 @@ class TestTypePromotion:
         assert (linea.tensor([3, 4]) / linea.tensor([2, 2])).tolist() == [1.5, 2.0]
         assert (linea.tensor([3, 4]) / 2).dtype == linea.float32
 
+    @pytest.mark.numpy_only(reason="NumPy's own operator deferral")
     def test_numpy_array_on_the_left_defers_to_tensor(self):
         out = np.ones(2, np.float32) + linea.ones(2, requires_grad=True)
         assert isinstance(out, linea.Tensor) and out.requires_grad

@@ -18,6 +18,7 @@ class TestDtypeInference:
     def test_mixed_ints_and_floats_are_float32(self):
         assert linea.tensor([1, 2.5]).dtype == linea.float32
 
+    @pytest.mark.numpy_only(reason="float16: the standard has no half precision")
     def test_numpy_arrays_keep_their_dtype(self):
         for dtype in (np.float64, np.float16, np.int32, np.uint8):
             assert linea.tensor(np.zeros(2, dtype)).dtype == dtype
@@ -146,6 +147,7 @@ class TestAttributes:
         assert "requires_grad=True" in repr(linea.ones(1, requires_grad=True))
         assert "grad_fn=<MulBackward>" in repr(linea.ones(1, requires_grad=True) * 2)
 
+    @pytest.mark.numpy_only(reason="float16: the standard has no half precision")
     def test_conversions(self):
         t = linea.tensor([1.7, -2.2])
         assert t.double().dtype == linea.float64
@@ -199,6 +201,7 @@ class TestInPlace:
         w.data.fill_(5.0)  # .data shares memory, outside the graph
         assert w.tolist() == [5.0, 5.0, 5.0]
 
+    @pytest.mark.numpy_only(reason="integer-array __setitem__ is not in the standard")
     def test_setitem(self):
         t = linea.zeros(3)
         t[1] = 4.0

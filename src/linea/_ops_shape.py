@@ -160,12 +160,24 @@ def _portable_index(index, data):
     return items
 
 
+def _scattered(grad, rows, shape):
+    """Zeros of ``shape`` with ``grad``'s rows added at ``rows`` (repeats accumulate)."""
+    full = _space(grad).zeros(shape, dtype=grad.dtype)
+    scatter_add(full, rows, grad)
+    return full
+
+
 def getitem(tensor: Tensor, index) -> Tensor:
     index = as_index(index)
     data = tensor._data
     space = _space(data)
     if space is not xp:
         index = _portable_index(index, data)
+        single = index[0] if len(index) == 2 and index[1] is Ellipsis else None
+        if hasattr(single, "dtype") and kind_of(single) in "iu" and single.ndim == 1:
+            # The standard indexes with integer arrays only on every axis: take along axis 0.
+            out = space.take(data, single, axis=0)
+            return _record("Index", tensor, out, lambda grad: _scattered(grad, single, data.shape))
     out = data[index]
     if isinstance(out, xp.generic):
         out = xp.asarray(out)
