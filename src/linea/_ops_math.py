@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 
 from linea._autograd import needs_grad, record
-from linea.backend import blas_ready, kind_of, namespace_of, xp
+from linea.backend import blas_ready, kind_of, namespace_of, space_of, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
 from linea._tensor import Tensor
@@ -21,16 +21,12 @@ _FLOAT32 = xp.dtype(xp.float32)
 _ndarray = xp.ndarray
 
 
-def _space(array):
-    """The namespace of ``array``: NumPy itself without a call on the NumPy path."""
-    return xp if type(array) is _ndarray else namespace_of(array)
-
 
 def unbroadcast(grad, shape: tuple):
     """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
     if grad.shape == shape:
         return grad
-    space = _space(grad)
+    space = space_of(grad)
     extra = grad.ndim - len(shape)
     if extra > 0:
         grad = space.sum(grad, axis=tuple(range(extra)))
@@ -46,7 +42,7 @@ def _operand(value, partner):
         return value._data
     if isinstance(value, (bool, int, float)):
         if isinstance(value, float) and kind_of(partner) in "biu":
-            space = _space(partner)
+            space = space_of(partner)
             return space.asarray(value, dtype=space.float32)
         return value  # NumPy keeps the array's dtype against a Python scalar
     from linea._creation import as_array
@@ -151,7 +147,7 @@ def _pow_grads(grad, x, y, out, needs_x, needs_y):
     grad_x = grad * y * x ** (y - 1) if needs_x else None
     grad_y = None
     if needs_y:
-        space = _space(out)
+        space = space_of(out)
         if space is xp:
             grad_y = grad * out * xp.log(xp.where(x > 0, x, 1)) * (x > 0)
         else:  # the standard has no bool × float: the mask as a number
@@ -183,23 +179,23 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
 
 def _max_grads(grad, x, y, out, needs_x, needs_y):
     # Where the two are equal the gradient is split evenly, as PyTorch does.
-    space = _space(grad)
+    space = space_of(grad)
     x_wins = space.astype(x > y, grad.dtype) + space.astype(x == y, grad.dtype) * 0.5
     return (grad * x_wins if needs_x else None), (grad * (1 - x_wins) if needs_y else None)
 
 
 def _min_grads(grad, x, y, out, needs_x, needs_y):
-    space = _space(grad)
+    space = space_of(grad)
     x_wins = space.astype(x < y, grad.dtype) + space.astype(x == y, grad.dtype) * 0.5
     return (grad * x_wins if needs_x else None), (grad * (1 - x_wins) if needs_y else None)
 
 
 def maximum(a, b):
-    return _binary("Maximum", lambda x, y: _space(x).maximum(x, y), _max_grads, a, b)
+    return _binary("Maximum", lambda x, y: space_of(x).maximum(x, y), _max_grads, a, b)
 
 
 def minimum(a, b):
-    return _binary("Minimum", lambda x, y: _space(x).minimum(x, y), _min_grads, a, b)
+    return _binary("Minimum", lambda x, y: space_of(x).minimum(x, y), _min_grads, a, b)
 
 
 def compare(numpy_compare, a, b):
@@ -226,7 +222,7 @@ def _unary(name, input_tensor, out, gradient):
 def _float_data(tensor: Tensor):
     data = tensor._data
     if kind_of(data) in "biu":  # PyTorch computes exp/log/... of integers in float32
-        space = _space(data)
+        space = space_of(data)
         return space.astype(data, space.float32)
     return data
 
@@ -237,37 +233,37 @@ def neg(a: Tensor) -> Tensor:
 
 def exp(a: Tensor) -> Tensor:
     x = _float_data(a)
-    out = _space(x).exp(x)
+    out = space_of(x).exp(x)
     return _unary("Exp", a, out, lambda grad: grad * out)
 
 
 def log(a: Tensor) -> Tensor:
     x = _float_data(a)
-    return _unary("Log", a, _space(x).log(x), lambda grad: grad / x)
+    return _unary("Log", a, space_of(x).log(x), lambda grad: grad / x)
 
 
 def sqrt(a: Tensor) -> Tensor:
     x = _float_data(a)
-    out = _space(x).sqrt(x)
+    out = space_of(x).sqrt(x)
     return _unary("Sqrt", a, out, lambda grad: grad / (2 * out))
 
 
 def tanh(a: Tensor) -> Tensor:
     x = _float_data(a)
-    out = _space(x).tanh(x)
+    out = space_of(x).tanh(x)
     return _unary("Tanh", a, out, lambda grad: grad * (1 - out * out))
 
 
 def stable_sigmoid(x):
     """1 / (1 + e^-x) of an array without overflow: e^x/(1+e^x) below zero (exp(-|x|) ≤ 1)."""
-    space = _space(x)
+    space = space_of(x)
     e = space.exp(-space.abs(x))
     return space.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def stable_softplus(x):
     """log(1 + e^x) of an array without overflow: max(x, 0) + log1p(e^-|x|)."""
-    space = _space(x)
+    space = space_of(x)
     return space.maximum(x, 0) + space.log1p(space.exp(-space.abs(x)))
 
 
@@ -281,13 +277,13 @@ def relu(a: Tensor) -> Tensor:
     result = _make(_maximum(x, 0) if type(x) is _ndarray else namespace_of(x).maximum(x, 0))
     if a._requires_grad and needs_grad(a):  # the closure only when recording
         record(result, "Relu", (a,), lambda grad: (grad * (x > 0) if type(x) is _ndarray else
-                                                   grad * _space(x).astype(x > 0, grad.dtype),))
+                                                   grad * space_of(x).astype(x > 0, grad.dtype),))
     return result
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
     x = a._data
-    space = _space(x)
+    space = space_of(x)
     return _unary("Abs", a, space.abs(x), lambda grad: grad * space.sign(x))
 
 
@@ -297,7 +293,7 @@ def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's na
     x = a._data
     low = min._data if isinstance(min, Tensor) else min
     high = max._data if isinstance(max, Tensor) else max
-    space = _space(x)
+    space = space_of(x)
     out = space.clip(x, low, high)
     if out.dtype != x.dtype and kind_of(x) == "f":
         out = space.astype(out, x.dtype)
@@ -343,7 +339,7 @@ def matmul(a, b) -> Tensor:
             # Promote 1-D operands to matrices, differentiate, then drop the added axes.
             x2 = x[None, :] if x.ndim == 1 else x
             y2 = y[:, None] if y.ndim == 1 else y
-            space = _space(grad)
+            space = space_of(grad)
             g2 = blas_ready(grad)
             if x.ndim == 1:
                 g2 = space.expand_dims(g2, axis=-2)

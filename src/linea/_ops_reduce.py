@@ -5,15 +5,12 @@ from collections import namedtuple
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import kind_of, namespace_of, put_along_axis, take_along_axis, xp
+from linea.backend import kind_of, namespace_of, put_along_axis, space_of, take_along_axis, xp
 from linea._tensor import Tensor
 
 _make = Tensor._make
 _ndarray = xp.ndarray
 
-
-def _space(array):
-    return xp if type(array) is _ndarray else namespace_of(array)
 
 #: What ``max(dim)`` / ``min(dim)`` return, as in PyTorch.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -38,7 +35,7 @@ def _axes(dim, ndim: int):
 
 def _expand_back(grad, axes, keepdim: bool, shape):
     """Broadcast a reduced gradient back over the reduced axes of ``shape``."""
-    space = _space(grad)
+    space = space_of(grad)
     if not keepdim and axes:
         if space is xp:
             grad = xp.expand_dims(grad, axes)
@@ -58,7 +55,7 @@ def _record(name, tensor, out, backward):
 def _sum_dtype(data, dtype):
     if dtype is not None:
         return _dtype.as_dtype(dtype).numpy
-    return _space(data).int64 if kind_of(data) in "biu" else None
+    return space_of(data).int64 if kind_of(data) in "biu" else None
 
 
 def sum(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
@@ -102,7 +99,7 @@ def var(tensor: Tensor, dim=None, keepdim: bool = False, correction: int = 1) ->
     count = 1
     for axis in axes:
         count *= data.shape[axis]
-    space = _space(data)
+    space = space_of(data)
     centered = data - space.mean(data, axis=axes, keepdims=True)
     out = space.sum(centered * centered, axis=axes, keepdims=keepdim) / (count - correction)
     shape = data.shape
@@ -122,7 +119,7 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
             "has no value; give a non-empty tensor"
         )
     if dim is None:
-        space = _space(data)
+        space = space_of(data)
         out = space.max(data) if largest else space.min(data)
 
         def backward_all(grad):
@@ -132,13 +129,13 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
 
         return _record("Max" if largest else "Min", tensor, out, backward_all)
     axis = _axes(dim, data.ndim)[0] if data.ndim else None
-    kept_indices = (_space(data).argmax if largest else _space(data).argmin)(data, axis=axis,
+    kept_indices = (space_of(data).argmax if largest else space_of(data).argmin)(data, axis=axis,
                                                                             keepdims=True)
     values = take_along_axis(data, kept_indices, axis=axis) if data.ndim else data
     indices = kept_indices
     shape = data.shape
 
-    space = _space(data)
+    space = space_of(data)
 
     def backward_dim(grad):
         full = space.zeros(shape, dtype=grad.dtype)
@@ -156,13 +153,13 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
 def arg_extreme(tensor: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
     data = tensor._data
     if dim is None:
-        space = _space(data)
+        space = space_of(data)
         flat = space.reshape(data, (-1,))
         index = space.argmax(flat) if largest else space.argmin(flat)
         out = xp.asarray(index, dtype=xp.int64) if space is xp else space.astype(index, space.int64)
         return _make(out.reshape((1,) * data.ndim) if keepdim else out)
     axis = _axes(dim, data.ndim)[0]
-    space = _space(data)
+    space = space_of(data)
     chosen = (space.argmax if largest else space.argmin)(data, axis=axis, keepdims=keepdim)
     return _make(xp.asarray(chosen, dtype=xp.int64) if space is xp else space.astype(chosen, space.int64))
 
@@ -171,7 +168,7 @@ def logsumexp(tensor: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log Σ exp(x) along ``dim``, computed without overflow."""
     data = tensor._data
     axes = _axes(dim, data.ndim)
-    space = _space(data)
+    space = space_of(data)
     peak = space.max(data, axis=axes, keepdims=True)
     peak = space.where(space.isfinite(peak), peak, 0)
     shifted = space.exp(data - peak)

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import copy_of, kind_of, namespace_of, scatter_add, xp
+from linea.backend import copy_of, kind_of, namespace_of, scatter_add, space_of, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
 
 _make = Tensor._make
 _ndarray = xp.ndarray
 
-
-def _space(array):
-    return xp if type(array) is _ndarray else namespace_of(array)
 
 
 def _swap(array, dim0: int, dim1: int):
@@ -47,7 +44,7 @@ def reshape(tensor: Tensor, shape) -> Tensor:
             f"({data.size} elements)"
         ) from None
     original = data.shape
-    return _record("Reshape", tensor, out, lambda grad: _space(grad).reshape(grad, original))
+    return _record("Reshape", tensor, out, lambda grad: space_of(grad).reshape(grad, original))
 
 
 def flatten(tensor: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -87,21 +84,21 @@ def permute(tensor: Tensor, dims) -> Tensor:
         raise ValueError(f"permute dims {dims} are not a permutation of the {tensor.ndim} dims")
     dims = tuple(d % tensor.ndim for d in dims)
     inverse = tuple(int(i) for i in xp.argsort(dims))
-    out = _space(tensor._data).permute_dims(tensor._data, dims)
-    return _record("Permute", tensor, out, lambda grad: _space(grad).permute_dims(grad, inverse))
+    out = space_of(tensor._data).permute_dims(tensor._data, dims)
+    return _record("Permute", tensor, out, lambda grad: space_of(grad).permute_dims(grad, inverse))
 
 
 def unsqueeze(tensor: Tensor, dim: int) -> Tensor:
     dim = _dim(dim, tensor.ndim + 1)
     original = tensor.shape
-    space = _space(tensor._data)
+    space = space_of(tensor._data)
     return _record("Unsqueeze", tensor, space.expand_dims(tensor._data, axis=dim),
                    lambda grad: space.reshape(grad, original))
 
 
 def squeeze(tensor: Tensor, dim=None) -> Tensor:
     data = tensor._data
-    space = _space(data)
+    space = space_of(data)
     if dim is None:
         axes = tuple(a for a, size in enumerate(data.shape) if size == 1)
     else:
@@ -119,7 +116,7 @@ def expand(tensor: Tensor, sizes) -> Tensor:
     lead = len(sizes) - data.ndim
     target = tuple(data.shape[i - lead] if size == -1 else size for i, size in enumerate(sizes))
     try:
-        out = _space(data).broadcast_to(data, target)
+        out = space_of(data).broadcast_to(data, target)
     except ValueError:
         raise ShapeError(f"cannot expand a tensor of shape {data.shape} to {sizes}") from None
     from linea._ops_math import unbroadcast
@@ -162,7 +159,7 @@ def _portable_index(index, data):
 
 def _scattered(grad, rows, shape):
     """Zeros of ``shape`` with ``grad``'s rows added at ``rows`` (repeats accumulate)."""
-    full = _space(grad).zeros(shape, dtype=grad.dtype)
+    full = space_of(grad).zeros(shape, dtype=grad.dtype)
     scatter_add(full, rows, grad)
     return full
 
@@ -170,7 +167,7 @@ def _scattered(grad, rows, shape):
 def getitem(tensor: Tensor, index) -> Tensor:
     index = as_index(index)
     data = tensor._data
-    space = _space(data)
+    space = space_of(data)
     if space is not xp:
         index = _portable_index(index, data)
         single = index[0] if len(index) == 2 and index[1] is Ellipsis else None
@@ -203,7 +200,7 @@ def masked_fill(tensor: Tensor, mask, value) -> Tensor:
         raise TypeError(f"masked_fill expects a bool mask, got dtype {mask_array.dtype}")
     fill = value.item() if isinstance(value, Tensor) else value
     data = tensor._data
-    space = _space(data)
+    space = space_of(data)
     out = space.where(mask_array, space.asarray(fill, dtype=data.dtype), data)
     if out.shape != data.shape:
         raise ShapeError(f"mask of shape {mask_array.shape} does not broadcast to {data.shape}")
@@ -267,7 +264,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = _tensors(tensors, "cat")
     arrays = [t._data for t in tensors]
     axis = _dim(dim, max(arrays[0].ndim, 1))
-    space = _space(arrays[0])
+    space = space_of(arrays[0])
     try:
         out = xp.concatenate(arrays, axis=axis) if space is xp else space.concat(arrays, axis=axis)
     except ValueError as error:
@@ -294,7 +291,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise ShapeError(f"stack() expects tensors of equal shape, got {[a.shape for a in arrays]}")
-    space = _space(arrays[0])
+    space = space_of(arrays[0])
     out = space.stack(arrays, axis=axis)
     count = len(arrays)
     if space is xp:
@@ -320,7 +317,7 @@ def where(condition, input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     y = other._data if isinstance(other, Tensor) else _operand(other, input._data)
     if isinstance(x, xp.ndarray) and isinstance(y, xp.ndarray) and x.dtype != y.dtype:
         x, y = _promote(x, y)
-    space = _space(mask)
+    space = space_of(mask)
     out = xp.asarray(xp.where(mask, x, y)) if space is xp else space.where(mask, x, y)
     inputs = [t for t in (input, other) if isinstance(t, Tensor)]
     x_shape = x.shape if hasattr(x, "shape") else ()

@@ -23,7 +23,7 @@ from linea.backend._numpy import (blas_ready, get_num_threads, new_bit_generator
 xp = np
 ndarray = np.ndarray
 
-__all__ = ["xp", "ndarray", "namespace_of", "set_default_namespace", "default_namespace",
+__all__ = ["xp", "ndarray", "namespace_of", "space_of", "set_default_namespace", "default_namespace",
            "from_host", "to_host", "host_dtype", "register_namespace", "namespaces", "device_of",
            "scatter_add", "take_along_axis", "put_along_axis", "pad", "erf", "copy_into",
            "is_writeable", "kind_of", "copy_of", "outer", "owner", "blas_ready", "new_bit_generator",
@@ -115,6 +115,12 @@ def namespace_of(*arrays):
     namespace = array_namespace(first)
     _NAMESPACES.setdefault(_library(first), namespace)
     return namespace
+
+
+def space_of(array):
+    """The namespace of one array: NumPy itself for a NumPy array (a type test, no lookup),
+    else ``namespace_of(array)``. The form every op uses."""
+    return np if type(array) is np.ndarray else namespace_of(array)
 
 
 # ---- kernels the standard lacks ---------------------------------------------------------

@@ -14,9 +14,7 @@ import os
 
 import numpy as np
 
-from linea._errors import FormatError
 from linea._serialization import atomic_write
-from linea.io._formats import read_bounded
 from linea.io._spec import activation_settings
 from linea.nn._registry import ACTIVATIONS
 

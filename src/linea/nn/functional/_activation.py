@@ -9,7 +9,7 @@ import math
 import warnings
 
 from linea._autograd import needs_grad, record
-from linea.backend import erf, namespace_of, xp
+from linea.backend import erf, space_of
 from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
 from linea._ops_math import stable_sigmoid, stable_softplus
@@ -60,7 +60,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     """x for x > 0, negative_slope·x otherwise."""
     input = _tensor(input, "leaky_relu")
     x = input._data
-    space = xp if type(x) is xp.ndarray else namespace_of(x)
+    space = space_of(x)
     positive = x > 0
     out = space.where(positive, x, x * negative_slope)
     return _unary("LeakyRelu", input, out,
@@ -74,7 +74,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x·Φ(x) (``approximate='none'``) or its tanh approximation (``'tanh'``)."""
     input = _tensor(input, "gelu")
     x = input._data
-    space = xp if type(x) is xp.ndarray else namespace_of(x)
+    space = space_of(x)
     if approximate == "none":
         cdf = 0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))
         out = x * cdf
@@ -107,7 +107,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     """log(1 + e^(βx)) / β, linear where βx > threshold (PyTorch's rule)."""
     input = _tensor(input, "softplus")
     x = input._data
-    space = xp if type(x) is xp.ndarray else namespace_of(x)
+    space = space_of(x)
     scaled = x * beta
     linear = scaled > threshold
     out = space.where(linear, x, stable_softplus(scaled) / beta)
@@ -137,7 +137,7 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
         input = input.to(dtype)
     x = input._data
     axis = _softmax_dim(x.ndim, dim, "softmax")
-    space = xp if type(x) is xp.ndarray else namespace_of(x)
+    space = space_of(x)
     if x.ndim == 0:
         return _unary("Softmax", input, space.ones_like(x), lambda grad: space.zeros_like(grad))
     shifted = space.exp(x - space.max(x, axis=axis, keepdims=True))
@@ -156,7 +156,7 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
         input = input.to(dtype)
     x = input._data
     axis = _softmax_dim(x.ndim, dim, "log_softmax")
-    space = xp if type(x) is xp.ndarray else namespace_of(x)
+    space = space_of(x)
     if x.ndim == 0:
         return _unary("LogSoftmax", input, space.zeros_like(x), lambda grad: space.zeros_like(grad))
     shifted = x - space.max(x, axis=axis, keepdims=True)

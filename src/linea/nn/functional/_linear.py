@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import GRAD_MODE, needs_grad, record
-from linea.backend import blas_ready, from_host, host_dtype, kind_of, namespace_of, outer, xp
+from linea.backend import blas_ready, from_host, host_dtype, kind_of, namespace_of, outer, space_of, xp
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -149,7 +149,7 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         needs_b = bias is not None and bias._requires_grad
 
         def backward(grad):
-            space = xp if type(grad) is _ndarray else namespace_of(grad)
+            space = space_of(grad)
             g2 = blas_ready(grad if grad.ndim == 2 else space.reshape(grad, (x2.shape[0], out_features)))
             grad_x = grad_w = grad_b = None
             if needs_x:

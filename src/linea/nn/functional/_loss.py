@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import kind_of, namespace_of, put_along_axis, take_along_axis, to_host, xp
+from linea.backend import kind_of, namespace_of, put_along_axis, space_of, take_along_axis, to_host, xp
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn.functional._activation import log_softmax, softplus
@@ -85,7 +85,7 @@ def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
     logp = log_probs._data
     classes = logp.shape[1] if logp.ndim > 1 else logp.shape[0]
     indices = target._data
-    space = xp if type(logp) is xp.ndarray else namespace_of(logp)
+    space = space_of(logp)
     valid = indices != ignore_index
     safe = space.where(valid, indices, 0)
     _check_class_indices(safe, classes)
@@ -133,7 +133,7 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     losses, valid, safe = _gather_classes(input, target, ignore_index)
-    space = xp if type(valid) is xp.ndarray else namespace_of(valid)
+    space = space_of(valid)
     if weight is None:
         sample_weight = space.astype(valid, input._data.dtype)
     elif space is xp:
@@ -220,7 +220,7 @@ def _cross_entropy_2d(input: Tensor, target: Tensor, ignore_index: int) -> Tenso
     labels = target._data
     rows, classes = x.shape
     valid = labels != ignore_index
-    space = xp if type(labels) is xp.ndarray else namespace_of(labels)
+    space = space_of(labels)
     safe = space.where(valid, labels, 0) if not space.all(valid) else labels
     if rows:
         _check_class_indices(safe, classes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import copy_of, host_dtype, namespace_of, xp
+from linea.backend import copy_of, host_dtype, namespace_of, space_of, xp
 from linea._errors import ShapeError
 from linea._random import numpy_generator
 from linea._tensor import Tensor
@@ -39,7 +39,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
             raise ShapeError(f"layer_norm {name} must have shape {normalized_shape}, "
                              f"got {parameter._data.shape}")
     axes = tuple(range(x.ndim - count, x.ndim))
-    space = xp if type(x) is xp.ndarray else namespace_of(x)
+    space = space_of(x)
     mean = space.mean(x, axis=axes, keepdims=True)
     centered = x - mean
     variance = space.mean(centered * centered, axis=axes, keepdims=True)
