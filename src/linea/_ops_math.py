@@ -51,36 +51,33 @@ def _operand(value, partner):
 
 
 def _promote(left, right):
-    """Cast so that the result dtype is PyTorch's, where NumPy would differ."""
-    if not (isinstance(left, xp.ndarray) and isinstance(right, xp.ndarray)):
+    """Cast so that the result dtype is PyTorch's, where the array library's own rules differ.
+
+    Any library: a float array meets an integer/bool one → the float dtype; a 0-d array
+    does not widen a dimensioned one. Libraries other than NumPy (whose standard rules
+    refuse mixed kinds) also get the wider of two same-kind dtypes; NumPy promotes those itself.
+    """
+    if not (hasattr(left, "dtype") and hasattr(right, "dtype")):
         return left, right
+    numpy = isinstance(left, (_ndarray, xp.generic)) and isinstance(right, (_ndarray, xp.generic))
+    space = xp if numpy else namespace_of(left, right)  # two libraries: an error naming both
     if left.dtype == right.dtype:
         return left, right
+
+    def cast(array, dtype):
+        return array.astype(dtype) if numpy else space.astype(array, dtype)
+
     left_float, right_float = is_floating(left.dtype), is_floating(right.dtype)
     if left_float != right_float:  # an integer or bool array meets a float one
-        return (left, right.astype(left.dtype)) if left_float else (left.astype(right.dtype), right)
+        return (left, cast(right, left.dtype)) if left_float else (cast(left, right.dtype), right)
     if left.ndim == 0 and right.ndim > 0:  # a 0-d tensor does not widen a dimensioned one
-        return left.astype(right.dtype), right
+        return cast(left, right.dtype), right
     if right.ndim == 0 and left.ndim > 0:
-        return left, right.astype(left.dtype)
-    return left, right
-
-
-def _promote_any(left, right):
-    """PyTorch's promotion for arrays of another library (whose own rules refuse int × float)."""
-    space = namespace_of(left, right)
-    if left.dtype == right.dtype:
+        return left, cast(right, left.dtype)
+    if numpy:
         return left, right
-    left_float, right_float = kind_of(left) == "f", kind_of(right) == "f"
-    if left_float != right_float:
-        return (left, space.astype(right, left.dtype)) if left_float else \
-            (space.astype(left, right.dtype), right)
-    if left.ndim == 0 and right.ndim > 0:
-        return space.astype(left, right.dtype), right
-    if right.ndim == 0 and left.ndim > 0:
-        return left, space.astype(right, left.dtype)
-    wider = left.dtype if space.result_type(left.dtype, right.dtype) == left.dtype else right.dtype
-    return space.astype(left, wider), space.astype(right, wider)
+    wider = space.result_type(left.dtype, right.dtype)
+    return cast(left, wider), cast(right, wider)
 
 
 def _binary(name, compute, gradients, a, b):
@@ -92,7 +89,7 @@ def _binary(name, compute, gradients, a, b):
         if x.dtype != y.dtype:
             x, y = _promote(x, y)
     elif hasattr(x, "dtype") and hasattr(y, "dtype"):
-        x, y = _promote_any(x, y)  # two array libraries or devices: an error naming both
+        x, y = _promote(x, y)
     out = compute(x, y)
     if type(out) is not _ndarray and isinstance(out, xp.generic):
         out = xp.asarray(out)
