@@ -15,7 +15,8 @@ import numpy as np
 
 from linea import io
 from linea.io._runners import run_independently
-from linea.io._layout import _group_layout, _groups, _settled, layers_of_specs, ordered_groups
+from linea.io._layout import (_group_layout, _groups, _settled, layers_of_specs, ordered_groups,
+                              specs_from_state)
 
 __all__ = ["inspect_rows", "format_table", "convert_file", "ConvertReport"]
 
@@ -150,15 +151,15 @@ def _input_shape(source, kind, specs, samples: int) -> tuple:
     return (samples, first.weight.shape[1]) if first.kind == "linear" else (samples, *first.weight.shape)
 
 
-def _default_layout(source, source_kind, target_kind, from_layout):
+def _default_layout(stored, source_kind, target_kind, from_layout):
+    """The other framework's layout; ``stored`` is the source's tensors (None for architecture files)."""
     if target_kind == "keras":
         return "keras"
     if target_kind in ("torch", "onnx"):
         return "torch"
     came_from = from_layout or ("keras" if source_kind == "keras" else "torch")
     if source_kind in ("safetensors", "torch"):
-        state = io.load_state_dict(source, source_kind)
-        named = {_group_layout(p, leaves) for p, leaves in _groups(state).items()} - {None}
+        named = {_group_layout(p, leaves) for p, leaves in _groups(stored.tensors).items()} - {None}
         came_from = named.pop() if len(named) == 1 else came_from
     return "torch" if came_from == "keras" else "keras"
 
@@ -190,10 +191,12 @@ def convert_file(source, target, from_layout=None, to_layout=None, activation=No
     source_kind = io.detect_format(source, source_format)
     target_kind = io.detect_format(target, target_format)
     weights_only = not io._architecture_file(source_kind, os.fspath(source))
-    stored = io.read_stored(source, source_kind) if weights_only else None
-    specs = io.read_specs(source, source_kind, activation=activation, layout=from_layout,
-                          layers=layers)
-    to_layout = to_layout or _default_layout(source, source_kind, target_kind, from_layout)
+    if weights_only:  # the file is read once: its tensors serve the layer list and the layout
+        stored = io.read_stored(source, source_kind)
+        specs = specs_from_state(stored, activation, from_layout, os.fspath(source), layers=layers)
+    else:
+        stored, specs = None, io.read_specs(source, source_kind)
+    to_layout = to_layout or _default_layout(stored, source_kind, target_kind, from_layout)
     x = np.random.default_rng(seed).standard_normal(
         _input_shape(source, source_kind, specs, samples)).astype(_dtype_of(specs))
     reference = run_independently(source, source_kind, x, specs,
