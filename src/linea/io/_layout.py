@@ -299,7 +299,8 @@ def _count_mismatch(layers, given, source) -> str:
 
 def _check_weightless(stored: StoredState, given: list[LayerSpec] | None, source: str) -> None:
     # A functional model's InputLayer holds nothing and computes nothing.
-    classes = [re.sub(r"_\d+$", "", name) for name in stored.weightless if name != "input_layer"]
+    classes = [c for c in (re.sub(r"_\d+$", "", name) for name in stored.weightless)
+               if _KERAS_WEIGHTLESS.get(c) != "input"]
     unknown = sorted({c for c in classes if c not in _KERAS_WEIGHTLESS})
     if unknown:
         raise FormatError(f"{source}: the file has layers of class {', '.join(unknown)} whose "
