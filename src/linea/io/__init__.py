@@ -127,14 +127,13 @@ def load_model(path, format: str | None = None, *, flavour: str = "torch", model
         if not isinstance(model, (KerasSequential, Module)):
             raise TypeError(f"model must be a linea.nn.Module or linea.keras.Sequential, got "
                             f"{type(model).__name__}")
-        if isinstance(model, Module) and kind != "onnx":
-            state = load_state_dict(path, kind)
-            if _state_layout(state) == "torch":
-                model.load_state_dict(state)
-                return model
+        stored = None if _architecture_file(kind, source) else read_stored(path, kind)
+        if isinstance(model, Module) and stored is not None and _state_layout(stored.tensors) == "torch":
+            model.load_state_dict(stored.tensors)  # PyTorch names: the model's own keys
+            return model
         # The model itself gives the architecture the file may not record.
-        specs = read_specs(path, kind) if _architecture_file(kind, source) else specs_from_state(
-            read_stored(path, kind), None, layout, source, layers=layers or layers_of(model))
+        specs = read_specs(path, kind) if stored is None else specs_from_state(
+            stored, None, layout, source, layers=layers or layers_of(model))
         if isinstance(model, KerasSequential):
             model.set_weights(list(state_from_specs(specs, "keras").values()))
         else:
