@@ -1,5 +1,6 @@
 """linea.io: every format both ways, layout detection, sharded files, loading into models, the CLI."""
 import json
+import re
 import subprocess
 import sys
 
@@ -188,7 +189,11 @@ class TestCli:
         result = run_cli("convert", tmp_path / "m.safetensors", tmp_path / "m.weights.h5",
                          "--activation", "tanh")
         assert result.returncode == 0, result.stderr
-        assert "max |difference| = 0" in result.stdout and result.stderr == ""
+        # Keras runs the written file through torch, whose vectorised tanh may differ from
+        # NumPy's by one float32 ulp (5.96e-08 for outputs near 1) depending on the CPU.
+        reported = re.search(r"max \|difference\| = (\S+) over", result.stdout)
+        assert reported and float(reported.group(1)) <= 2.4e-7, result.stdout
+        assert result.stderr == ""
         back = io.load_model(tmp_path / "m.weights.h5", activation="tanh")
         assert_close(outputs(back), outputs(io.load_model(tmp_path / "m.safetensors", activation="tanh")))
 
