@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 
-from linea._autograd import needs_grad, record
+from linea._autograd import grad_enabled, needs_grad, record
 from linea.backend import blas_ready, kind_of, namespace_of, space_of, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
@@ -271,10 +271,14 @@ def sigmoid(a: Tensor) -> Tensor:
 
 def relu(a: Tensor) -> Tensor:
     x = a._data
-    result = _make(_maximum(x, 0) if type(x) is _ndarray else namespace_of(x).maximum(x, 0))
-    if a._requires_grad and needs_grad(a):  # the closure only when recording
-        record(result, "Relu", (a,), lambda grad: (grad * (x > 0) if type(x) is _ndarray else
-                                                   grad * space_of(x).astype(x > 0, grad.dtype),))
+    if type(x) is _ndarray:
+        result = _make(_maximum(x, 0))
+        if a._requires_grad and grad_enabled():  # needs_grad for one input, written out
+            record(result, "Relu", (a,), lambda grad: (grad * (x > 0),))
+        return result
+    result = _make(namespace_of(x).maximum(x, 0))
+    if a._requires_grad and grad_enabled():
+        record(result, "Relu", (a,), lambda grad: (grad * space_of(x).astype(x > 0, grad.dtype),))
     return result
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from linea._autograd import GRAD_MODE, needs_grad, record
+from linea._autograd import grad_enabled, record
 from linea.backend import blas_ready, from_host, host_dtype, kind_of, namespace_of, outer, space_of, xp
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
@@ -143,10 +143,12 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         x2 = x.reshape((math.prod(lead), in_features))
         out = affine_rows(x2, w_in_out, b).reshape(lead + (out_features,))
     result = _make(out)
-    if GRAD_MODE.enabled and needs_grad(input, weight, bias):
-        needs_x = input._requires_grad
-        needs_w = weight._requires_grad
-        needs_b = bias is not None and bias._requires_grad
+    if not grad_enabled():  # needs_grad, written out: this is the hottest op
+        return result
+    needs_x = input._requires_grad
+    needs_w = weight._requires_grad
+    needs_b = bias is not None and bias._requires_grad
+    if needs_x or needs_w or needs_b:
 
         def backward(grad):
             space = space_of(grad)
