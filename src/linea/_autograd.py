@@ -11,6 +11,7 @@ import contextvars
 import functools
 
 from linea.backend import copy_of, is_writeable, namespace_of, owner
+from linea._versions import _LATEST, check_saved
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward",
            "needs_grad", "record", "grad_enabled"]
@@ -42,13 +43,15 @@ def needs_grad(*inputs) -> bool:
     return False
 
 
-def record(result, name: str, inputs, backward):
+def record(result, name: str, inputs, backward, saved=()):
     """Attach to ``result`` the node whose ``backward(grad)`` gives one gradient per input.
 
-    The one builder of graph nodes; call it only where ``needs_grad`` said so.
+    ``saved`` holds every array ``backward`` reads (inputs or the result): an in-place
+    write to one of them before ``backward()`` is an error, as in PyTorch. The one
+    builder of graph nodes; call it only where ``needs_grad`` said so.
     """
     result._requires_grad = True
-    result.grad_fn = Node(name, tuple(inputs), backward)
+    result.grad_fn = Node(name, tuple(inputs), backward, saved)
     return result
 
 
@@ -123,12 +126,14 @@ class Node:
     that input's shape.
     """
 
-    __slots__ = ("name", "inputs", "backward")
+    __slots__ = ("name", "inputs", "backward", "saved", "tick")
 
-    def __init__(self, name: str, inputs: tuple, backward) -> None:
+    def __init__(self, name: str, inputs: tuple, backward, saved=()) -> None:
         self.name = name
         self.inputs = inputs
         self.backward = backward
+        self.saved = saved  # the arrays backward reads: checked for in-place writes
+        self.tick = _LATEST[0]
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
@@ -175,7 +180,12 @@ def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
         _accumulate_leaf(root_tensor, root_grad, handed_out)
         return
     pending = {id(root): root_grad}
-    for node in _topological_order(root):
+    order = _topological_order(root)
+    latest = _LATEST[0]
+    for node in order:  # every saved array checked before any gradient is accumulated
+        if node.tick < latest and node.saved:  # some write since: was it to a saved array?
+            check_saved(node)
+    for node in order:
         grad = pending.pop(id(node), None)
         if grad is None:
             continue
@@ -189,6 +199,7 @@ def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
         input_grads = backward(grad)
         if not retain_graph:
             node.backward = None
+            node.saved = ()
         for tensor, input_grad in zip(node.inputs, input_grads):
             if input_grad is None or tensor is None or not tensor.requires_grad:
                 continue

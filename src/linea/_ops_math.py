@@ -17,6 +17,7 @@ from linea._tensor import Tensor
 
 _make = Tensor._make
 _maximum = xp.maximum
+_where = xp.where
 _FLOAT32 = xp.dtype(xp.float32)
 _ndarray = xp.ndarray
 
@@ -80,8 +81,12 @@ def _promote(left, right):
     return cast(left, wider), cast(right, wider)
 
 
-def _binary(name, compute, gradients, a, b):
-    """Apply ``compute`` to two operands; ``gradients(g, x, y, out)`` gives (dx, dy)."""
+def _binary(name, compute, gradients, a, b, saves=None):
+    """Apply ``compute`` to two operands; ``gradients(g, x, y, out)`` gives (dx, dy).
+
+    ``saves(x, y, out, needs_x, needs_y)`` names the arrays the gradients read (what
+    PyTorch saves for the same op), checked for in-place writes before backward.
+    """
     a_is_tensor, b_is_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
     x = a._data if a_is_tensor else _operand(a, b._data)
     y = b._data if b_is_tensor else _operand(b, a._data)
@@ -108,7 +113,10 @@ def _binary(name, compute, gradients, a, b):
                 unbroadcast(grad_y, y_shape) if needs_b else None,
             )
 
-        record(result, name, (a if a_is_tensor else None, b if b_is_tensor else None), backward)
+        saved = () if saves is None else tuple(
+            array for array in saves(x, y, out, needs_a, needs_b) if hasattr(array, "shape"))
+        record(result, name, (a if a_is_tensor else None, b if b_is_tensor else None), backward,
+               saved)
     return result
 
 
@@ -124,8 +132,24 @@ def _mul_grads(grad, x, y, out, needs_x, needs_y):
     return (grad * y if needs_x else None), (grad * x if needs_y else None)
 
 
+def _mul_saves(x, y, out, needs_x, needs_y):
+    return (y,) * needs_x + (x,) * needs_y
+
+
 def _div_grads(grad, x, y, out, needs_x, needs_y):
-    return (grad / y if needs_x else None), (-grad * out / y if needs_y else None)
+    return (grad / y if needs_x else None), (-grad * x / (y * y) if needs_y else None)
+
+
+def _div_saves(x, y, out, needs_x, needs_y):
+    return (x, y) if needs_y else (y,)
+
+
+def _pow_saves(x, y, out, needs_x, needs_y):
+    return (x, y, out) if needs_y else (x, y)
+
+
+def _both_saved(x, y, out, needs_x, needs_y):
+    return x, y
 
 
 def _true_divide(x, y):
@@ -163,15 +187,15 @@ def sub(a, b):
 
 
 def mul(a, b):
-    return _binary("Mul", operator.mul, _mul_grads, a, b)
+    return _binary("Mul", operator.mul, _mul_grads, a, b, _mul_saves)
 
 
 def div(a, b):
-    return _binary("Div", _true_divide, _div_grads, a, b)
+    return _binary("Div", _true_divide, _div_grads, a, b, _div_saves)
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
-    return _binary("Pow", operator.pow, _pow_grads, a, b)
+    return _binary("Pow", operator.pow, _pow_grads, a, b, _pow_saves)
 
 
 def _max_grads(grad, x, y, out, needs_x, needs_y):
@@ -188,11 +212,11 @@ def _min_grads(grad, x, y, out, needs_x, needs_y):
 
 
 def maximum(a, b):
-    return _binary("Maximum", lambda x, y: space_of(x).maximum(x, y), _max_grads, a, b)
+    return _binary("Maximum", lambda x, y: space_of(x).maximum(x, y), _max_grads, a, b, _both_saved)
 
 
 def minimum(a, b):
-    return _binary("Minimum", lambda x, y: space_of(x).minimum(x, y), _min_grads, a, b)
+    return _binary("Minimum", lambda x, y: space_of(x).minimum(x, y), _min_grads, a, b, _both_saved)
 
 
 def compare(numpy_compare, a, b):
@@ -208,11 +232,11 @@ def compare(numpy_compare, a, b):
         ) from None
 
 
-def _unary(name, input_tensor, out, gradient):
-    """Wrap ``out``; ``gradient(grad)`` gives the input's gradient."""
+def _unary(name, input_tensor, out, gradient, saved=()):
+    """Wrap ``out``; ``gradient(grad)`` gives the input's gradient, reading the arrays ``saved``."""
     result = _make(out)
     if input_tensor._requires_grad and needs_grad(input_tensor):
-        record(result, name, (input_tensor,), lambda grad: (gradient(grad),))
+        record(result, name, (input_tensor,), lambda grad: (gradient(grad),), saved)
     return result
 
 
@@ -231,24 +255,24 @@ def neg(a: Tensor) -> Tensor:
 def exp(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).exp(x)
-    return _unary("Exp", a, out, lambda grad: grad * out)
+    return _unary("Exp", a, out, lambda grad: grad * out, (out,))
 
 
 def log(a: Tensor) -> Tensor:
     x = _float_data(a)
-    return _unary("Log", a, space_of(x).log(x), lambda grad: grad / x)
+    return _unary("Log", a, space_of(x).log(x), lambda grad: grad / x, (x,))
 
 
 def sqrt(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).sqrt(x)
-    return _unary("Sqrt", a, out, lambda grad: grad / (2 * out))
+    return _unary("Sqrt", a, out, lambda grad: grad / (2 * out), (out,))
 
 
 def tanh(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).tanh(x)
-    return _unary("Tanh", a, out, lambda grad: grad * (1 - out * out))
+    return _unary("Tanh", a, out, lambda grad: grad * (1 - out * out), (out,))
 
 
 def stable_sigmoid(x):
@@ -266,26 +290,35 @@ def stable_softplus(x):
 
 def sigmoid(a: Tensor) -> Tensor:
     out = stable_sigmoid(_float_data(a))
-    return _unary("Sigmoid", a, out, lambda grad: grad * out * (1 - out))
+    return _unary("Sigmoid", a, out, lambda grad: grad * out * (1 - out), (out,))
 
 
 def relu(a: Tensor) -> Tensor:
+    """max(x, 0); the gradient is 0 where the result is ≤ 0 and passes through elsewhere.
+
+    As in PyTorch, the rule reads the result (so a NaN input passes its gradient on)
+    and an in-place write to the input after the forward pass is allowed.
+    """
     x = a._data
     if type(x) is _ndarray:
-        result = _make(_maximum(x, 0))
+        out = _maximum(x, 0)
+        result = _make(out)
         if a._requires_grad and grad_enabled():  # needs_grad for one input, written out
-            record(result, "Relu", (a,), lambda grad: (grad * (x > 0),))
+            record(result, "Relu", (a,), lambda grad: (_where(out <= 0, 0, grad),), (out,))
         return result
-    result = _make(namespace_of(x).maximum(x, 0))
+    space = namespace_of(x)
+    out = space.maximum(x, 0)
+    result = _make(out)
     if a._requires_grad and grad_enabled():
-        record(result, "Relu", (a,), lambda grad: (grad * space_of(x).astype(x > 0, grad.dtype),))
+        record(result, "Relu", (a,), lambda grad: (
+            space.where(out <= 0, space.asarray(0, dtype=grad.dtype), grad),), (out,))
     return result
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
     x = a._data
     space = space_of(x)
-    return _unary("Abs", a, space.abs(x), lambda grad: grad * space.sign(x))
+    return _unary("Abs", a, space.abs(x), lambda grad: grad * space.sign(x), (x,))
 
 
 def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -304,7 +337,8 @@ def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's na
     if high is not None:
         inside &= x <= high
     mask = inside if space is xp else space.astype(inside, x.dtype)
-    return _unary("Clamp", a, out, lambda grad: grad * mask)
+    saved = (x,) + tuple(bound for bound in (low, high) if hasattr(bound, "shape"))
+    return _unary("Clamp", a, out, lambda grad: grad * mask, saved)
 
 
 def _as_matrix_operand(value):
@@ -355,5 +389,5 @@ def matmul(a, b) -> Tensor:
                 grad_y = space.reshape(grad_y, y.shape)
             return grad_x, grad_y
 
-        record(result, "Mm", (a, b), backward)
+        record(result, "Mm", (a, b), backward, (y,) * needs_a + (x,) * needs_b)
     return result

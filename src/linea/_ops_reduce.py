@@ -45,10 +45,10 @@ def _expand_back(grad, axes, keepdim: bool, shape):
     return space.broadcast_to(grad, shape)
 
 
-def _record(name, tensor, out, backward):
+def _record(name, tensor, out, backward, saved=()):
     result = _make(xp.asarray(out) if isinstance(out, xp.generic) else out)
     if tensor._requires_grad and needs_grad(tensor):
-        record(result, name, (tensor,), lambda grad: (backward(grad),))
+        record(result, name, (tensor,), lambda grad: (backward(grad),), saved)
     return result
 
 
@@ -107,7 +107,7 @@ def var(tensor: Tensor, dim=None, keepdim: bool = False, correction: int = 1) ->
     def backward(grad):
         return _expand_back(grad, axes, keepdim, shape) * centered * (2 / (count - correction))
 
-    return _record("Var", tensor, out, backward)
+    return _record("Var", tensor, out, backward, (data,))  # PyTorch saves the input
 
 
 def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
@@ -127,7 +127,7 @@ def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
             hits = space.astype(data == out, data.dtype)
             return grad * hits / space.sum(hits)
 
-        return _record("Max" if largest else "Min", tensor, out, backward_all)
+        return _record("Max" if largest else "Min", tensor, out, backward_all, (data, out))
     axis = _axes(dim, data.ndim)[0] if data.ndim else None
     kept_indices = (space_of(data).argmax if largest else space_of(data).argmin)(data, axis=axis,
                                                                             keepdims=True)
@@ -180,4 +180,4 @@ def logsumexp(tensor: Tensor, dim, keepdim: bool = False) -> Tensor:
     def backward(grad):
         return _expand_back(grad, axes, keepdim, shape) * (shifted / total)
 
-    return _record("LogSumExp", tensor, out, backward)
+    return _record("LogSumExp", tensor, out, backward, (data, out))  # as PyTorch saves

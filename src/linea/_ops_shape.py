@@ -20,10 +20,10 @@ def _swap(array, dim0: int, dim1: int):
     return namespace_of(array).permute_dims(array, tuple(order))
 
 
-def _record(name, tensor, out, backward):
+def _record(name, tensor, out, backward, saved=()):
     result = _make(out)
     if tensor._requires_grad and needs_grad(tensor):
-        record(result, name, (tensor,), lambda grad: (backward(grad),))
+        record(result, name, (tensor,), lambda grad: (backward(grad),), saved)
     return result
 
 
@@ -174,7 +174,8 @@ def getitem(tensor: Tensor, index) -> Tensor:
         if hasattr(single, "dtype") and kind_of(single) in "iu" and single.ndim == 1:
             # The standard indexes with integer arrays only on every axis: take along axis 0.
             out = space.take(data, single, axis=0)
-            return _record("Index", tensor, out, lambda grad: _scattered(grad, single, data.shape))
+            return _record("Index", tensor, out, lambda grad: _scattered(grad, single, data.shape),
+                           (single,))
     out = data[index]
     if isinstance(out, xp.generic):
         out = xp.asarray(out)
@@ -191,7 +192,9 @@ def getitem(tensor: Tensor, index) -> Tensor:
             scatter_add(full, index, grad)
         return full
 
-    return _record("Index", tensor, out, backward)
+    indices = tuple(item for item in (index if isinstance(index, tuple) else (index,))
+                    if hasattr(item, "shape"))  # index arrays, saved as PyTorch saves them
+    return _record("Index", tensor, out, backward, indices)
 
 
 def masked_fill(tensor: Tensor, mask, value) -> Tensor:
@@ -205,7 +208,7 @@ def masked_fill(tensor: Tensor, mask, value) -> Tensor:
     if out.shape != data.shape:
         raise ShapeError(f"mask of shape {mask_array.shape} does not broadcast to {data.shape}")
     return _record("MaskedFill", tensor, out,
-                   lambda grad: space.where(mask_array, space.zeros_like(grad), grad))
+                   lambda grad: space.where(mask_array, space.zeros_like(grad), grad), (mask_array,))
 
 
 def cast(tensor: Tensor, dtype) -> Tensor:

@@ -11,6 +11,7 @@ from linea import _dtype
 from linea._autograd import is_grad_enabled, run_backward
 from linea.backend import copy_into, from_host, host_dtype, namespace_of, to_host, xp
 from linea._errors import DTypeError, ShapeError
+from linea._versions import mark_written, version_of
 
 __all__ = ["Tensor", "device", "check_device", "is_device_argument", "host_array"]
 
@@ -184,7 +185,13 @@ class Tensor:
     @data.setter
     def data(self, value) -> None:
         array = value._data if isinstance(value, Tensor) else xp.asarray(value)
+        mark_written(self._data)  # what a recorded op saved of this tensor is no longer its value
         self._data = array
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has had (shared with its views)."""
+        return version_of(self._data)
 
     # ---- autograd ---------------------------------------------------------
     def backward(self, gradient=None, retain_graph: bool | None = None,
@@ -303,6 +310,7 @@ class Tensor:
         array = src._data if isinstance(src, Tensor) else xp.asarray(src)
         try:
             copy_into(self._data, array)
+            mark_written(self._data)
         except ValueError:
             raise ShapeError(
                 f"copy_ cannot broadcast a source of shape {array.shape} to this tensor's "
@@ -317,6 +325,7 @@ class Tensor:
             self._data.fill(value)
         else:
             self._data[...] = value
+        mark_written(self._data)
         return self
 
     def zero_(self) -> "Tensor":
@@ -328,6 +337,7 @@ class Tensor:
         self._check_inplace("uniform_")
         copy_into(self._data, draw_uniform(self._data.shape, host_dtype(self._data.dtype), a, b,
                                            generator))
+        mark_written(self._data)
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> "Tensor":
@@ -336,15 +346,18 @@ class Tensor:
         self._check_inplace("normal_")
         copy_into(self._data, draw_normal(self._data.shape, host_dtype(self._data.dtype), mean, std,
                                           generator))
+        mark_written(self._data)
         return self
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace("item assignment")
         self._data[_ops_shape.as_index(index)] = value._data if isinstance(value, Tensor) else value
+        mark_written(self._data)
 
     def _inplace(self, name: str, result: "Tensor") -> "Tensor":
         self._check_inplace(name)
         copy_into(self._data, result._data, casting="same_kind")
+        mark_written(self._data)
         return self
 
     def add_(self, other, *, alpha=1):

@@ -16,6 +16,7 @@ import zipfile
 from linea.backend import xp
 from linea._errors import FormatError
 from linea._serialization import atomic_write
+from linea._versions import mark_written
 
 __all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserialize_layer",
            "read_weights_h5", "KERAS_VERSION"]
@@ -226,6 +227,7 @@ def _assign(model, stored: dict, source: str) -> None:
     for layer, arrays in pairs:
         for variable, array in zip(layer.weights, arrays):
             xp.copyto(variable._data, array, casting="unsafe")
+            mark_written(variable._data)
 
 
 def load_weights(model, filepath) -> None:

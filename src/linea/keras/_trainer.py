@@ -16,6 +16,7 @@ from linea.keras import metrics as metrics_module
 from linea.keras._progbar import ProgressBar
 from linea.keras.callbacks import Callback, History
 from linea.keras.layers._layer import Variable
+from linea._versions import mark_written
 
 
 def host_array(data, name: str):
@@ -70,6 +71,7 @@ def apply_constraints(model) -> None:
     for parameter in model.parameters():
         if isinstance(parameter, Variable) and parameter.constraint is not None:
             parameter._data[...] = parameter.constraint(parameter._data)
+            mark_written(parameter._data)
 
 
 def resolve_metrics(model, y, x_sample):

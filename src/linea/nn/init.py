@@ -13,6 +13,7 @@ from linea._autograd import no_grad
 from linea.backend import copy_into, host_dtype, xp
 from linea._random import draw_normal, draw_uniform
 from linea._tensor import Tensor
+from linea._versions import mark_written
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
@@ -100,6 +101,7 @@ def eye_(tensor: Tensor) -> Tensor:
     if _check(tensor).ndim != 2:
         raise ValueError(f"eye_ only supports 2-D tensors, got shape {tensor.shape}")
     copy_into(tensor._data, xp.eye(*tensor.shape, dtype=host_dtype(tensor._data.dtype)))
+    mark_written(tensor._data)
     return tensor
 
 
@@ -117,6 +119,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     for group in range(groups):
         for d in range(min(out_per_group, shape[1])):
             tensor._data[(group * out_per_group + d, d) + centre] = 1
+    mark_written(tensor._data)
     return tensor
 
 
@@ -187,6 +190,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
     copy_into(_check(tensor)._data, truncated_normal_array(
         tensor.shape, host_dtype(tensor._data.dtype), mean, std, a, b, generator))
+    mark_written(tensor._data)
     return tensor
 
 
@@ -208,6 +212,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     if rows < cols:
         q = q.T
     copy_into(tensor._data, (gain * q).reshape(tensor.shape))
+    mark_written(tensor._data)
     return tensor
 
 
@@ -237,4 +242,5 @@ def variance_scaling_(tensor: Tensor, scale: float, fan: float, distribution: st
             f"distribution {distribution!r} is not one of 'uniform', 'untruncated_normal', "
             "'truncated_normal'"
         )
+    mark_written(data)
     return tensor

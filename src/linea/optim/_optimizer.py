@@ -11,6 +11,7 @@ from linea._autograd import enable_grad, zero_grads
 from linea.backend import namespace_of, xp
 from linea._errors import StateDictError
 from linea._tensor import Tensor, host_array
+from linea._versions import mark_written
 
 __all__ = ["Optimizer"]
 
@@ -79,6 +80,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[parameter] = {}
                 self._update(group, parameter._data, parameter.grad._data, state)
+                mark_written(parameter._data)  # a graph recorded before the step is stale
         return loss
 
     def _update(self, group: dict, param, grad, state: dict) -> None:

@@ -17,6 +17,7 @@ from linea.keras.config import resolve_dtype
 from linea.nn.modules._lazy import input_shape_of
 from linea.nn.modules._module import Module
 from linea.nn.modules._parameter import Parameter
+from linea._versions import mark_written
 
 __all__ = ["Layer", "Variable"]
 
@@ -50,6 +51,7 @@ class Variable(Parameter):
                 f"shape {self.shape}"
             )
         copy_into(self._data, array)
+        mark_written(self._data)
         return self
 
     def __repr__(self) -> str:
@@ -153,6 +155,7 @@ class Layer(Module):
                 )
         for variable, array in zip(current, arrays):
             copy_into(variable._data, array)
+            mark_written(variable._data)
 
     def count_params(self) -> int:
         if not self.built:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import math
 import warnings
 
-from linea._autograd import needs_grad, record
 from linea.backend import erf, space_of
 from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
-from linea._ops_math import stable_sigmoid, stable_softplus
+from linea._ops_math import _unary, stable_sigmoid, stable_softplus
 from linea._ops_math import tanh as _tanh
 from linea._tensor import Tensor
 
@@ -20,13 +19,6 @@ __all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softplus", "softmax
            "log_softmax", "silu"]
 
 _make = Tensor._make
-
-
-def _unary(name: str, input: Tensor, out, gradient) -> Tensor:
-    result = _make(out)
-    if input._requires_grad and needs_grad(input):
-        record(result, name, (input,), lambda grad: (gradient(grad),))
-    return result
 
 
 def _tensor(input, function: str) -> Tensor:
@@ -64,7 +56,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     positive = x > 0
     out = space.where(positive, x, x * negative_slope)
     return _unary("LeakyRelu", input, out,
-                  lambda grad: space.where(positive, grad, grad * negative_slope))
+                  lambda grad: space.where(positive, grad, grad * negative_slope), (x,))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -94,7 +86,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
     else:
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-    return _unary("Gelu", input, out, gradient)
+    return _unary("Gelu", input, out, gradient, (x,))
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -115,7 +107,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     def gradient(grad):  # d softplus(βx)/β / dx = sigmoid(βx)
         return grad * space.where(linear, space.ones_like(scaled), stable_sigmoid(scaled))
 
-    return _unary("Softplus", input, out, gradient)
+    return _unary("Softplus", input, out, gradient, (x,))
 
 
 def _softmax_dim(ndim: int, dim, function: str) -> int:
@@ -146,7 +138,7 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     def gradient(grad):
         return out * (grad - space.sum(grad * out, axis=axis, keepdims=True))
 
-    return _unary("Softmax", input, out, gradient)
+    return _unary("Softmax", input, out, gradient, (out,))
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
@@ -165,4 +157,4 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     def gradient(grad):
         return grad - space.exp(out) * space.sum(grad, axis=axis, keepdims=True)
 
-    return _unary("LogSoftmax", input, out, gradient)
+    return _unary("LogSoftmax", input, out, gradient, (out,))

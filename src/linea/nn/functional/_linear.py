@@ -170,5 +170,7 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
                 grad_b = space.sum(g2, axis=0)
             return grad_x, grad_w, grad_b
 
-        record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward)
+        # As PyTorch's addmm: the weight is saved for the input's gradient, the input for the weight's.
+        record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward,
+               (w,) * needs_x + (x,) * needs_w)
     return result

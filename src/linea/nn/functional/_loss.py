@@ -112,7 +112,7 @@ def _gather_classes(log_probs: Tensor, target: Tensor, ignore_index: int):
             scatter(full, -grad * (valid if space is xp else space.astype(valid, grad.dtype)))
             return (full,)
 
-        record(result, "NllGather", (log_probs,), backward)
+        record(result, "NllGather", (log_probs,), backward, (logp, indices))  # as PyTorch saves
     return result, valid, safe
 
 
@@ -243,7 +243,8 @@ def _cross_entropy_2d(input: Tensor, target: Tensor, ignore_index: int) -> Tenso
             probabilities *= grad / count
             return (probabilities,)
 
-        record(result, "CrossEntropy", (input,), backward)
+        # PyTorch's log_softmax saves its result, not the logits: only the target is checked.
+        record(result, "CrossEntropy", (input,), backward, (labels,))
     return result
 
 

@@ -52,9 +52,10 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     inputs = (input, weight, bias)
     if needs_grad(*inputs):
         lead = tuple(range(x.ndim - count))
+        w = weight._data if weight is not None else None
 
         def backward(grad):
-            grad_normalized = grad * weight._data if weight is not None else grad
+            grad_normalized = grad * w if w is not None else grad
             grad_x = rstd * (
                 grad_normalized
                 - space.mean(grad_normalized, axis=axes, keepdims=True)
@@ -64,7 +65,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
             grad_b = space.sum(grad, axis=lead) if bias is not None else None
             return grad_x, grad_w, grad_b
 
-        record(result, "LayerNorm", inputs, backward)
+        saved = tuple(t._data for t in inputs if t is not None)  # input, weight, bias as PyTorch
+        record(result, "LayerNorm", inputs, backward, saved)
     return result
 
 

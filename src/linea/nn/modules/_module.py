@@ -16,6 +16,7 @@ from linea._dtype import is_floating
 from linea._errors import StateDictError
 from linea._tensor import Tensor, check_device, host_array, is_device_argument
 from linea.nn.modules._parameter import Parameter, UninitializedParameter
+from linea._versions import mark_written
 
 __all__ = ["Module", "IncompatibleKeys"]
 
@@ -338,9 +339,11 @@ class Module:
                     module._materialize_from(name, value)
                     continue
             if assign:
+                mark_written(tensor._data)
                 tensor._data = value.astype(tensor._data.dtype, copy=True)
             else:
                 copy_into(tensor._data, value)
+                mark_written(tensor._data)
         return IncompatibleKeys(missing, unexpected)
 
     def _accepts_lazy_shape(self, name: str, shape) -> str | None:
