@@ -167,7 +167,7 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
                     grad_in_out = space.matmul(x2.T, g2)
                 grad_w = grad_in_out if kernel_layout else grad_in_out.T
             if needs_b:
-                grad_b = space.sum(g2, axis=0)
+                grad_b = g2.sum(axis=0) if space is xp else space.sum(g2, axis=0)  # the method: 1 µs less
             return grad_x, grad_w, grad_b
 
         # As PyTorch's addmm: the weight is saved for the input's gradient, the input for the weight's.

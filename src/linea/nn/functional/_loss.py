@@ -220,8 +220,9 @@ def _cross_entropy_2d(input: Tensor, target: Tensor, ignore_index: int) -> Tenso
     labels = target._data
     rows, classes = x.shape
     valid = labels != ignore_index
-    space = space_of(labels)
-    safe = space.where(valid, labels, 0) if not space.all(valid) else labels
+    # NumPy only (cross_entropy routes other libraries to the composed ops): array methods,
+    # a microsecond cheaper each than the np.* wrappers.
+    safe = xp.where(valid, labels, 0) if not valid.all() else labels
     if rows:
         _check_class_indices(safe, classes)
     shifted = x - x.max(axis=1, keepdims=True)
