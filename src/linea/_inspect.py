@@ -8,12 +8,14 @@ supplied. The written file replaces the target only when both agree.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from linea import io
+from linea._errors import FormatError
 from linea.io._runners import run_independently
 from linea.io._layout import (_group_layout, _groups, _settled, layers_of_specs, ordered_groups,
                               specs_from_state)
@@ -180,6 +182,27 @@ def _assumptions(specs, activation, layers, from_layout) -> list[str]:
     return notes
 
 
+def _test_inputs(shape: tuple, dtype, seed: int, source) -> np.ndarray:
+    """The random inputs that check a conversion, bounded by the source's own size.
+
+    At most max(64 MiB, 4 × the file's size) of inputs: fewer samples if needed,
+    a FormatError if one sample is already more (a tiny file declaring a huge input).
+    """
+    path = os.fspath(source)
+    on_disk = os.path.getsize(path) if os.path.isfile(path) else 0
+    budget = max(64 * 1024 ** 2, 4 * on_disk)
+    per_sample = math.prod(shape[1:]) * np.dtype(dtype).itemsize
+    if per_sample > budget:
+        raise FormatError(
+            f"{path}: its input of shape {list(shape[1:])} takes {per_sample} bytes per sample, "
+            f"more than a file of {on_disk} bytes justifies ({budget}); the conversion cannot be "
+            "checked, so nothing was written")
+    samples = max(1, min(shape[0], budget // max(per_sample, 1)))
+    drawn = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float32
+    values = np.random.default_rng(seed).standard_normal((samples, *shape[1:]), dtype=drawn)
+    return values.astype(dtype, copy=False)
+
+
 def convert_file(source, target, from_layout=None, to_layout=None, activation=None,
                  samples: int = 64, seed: int = 0, *, layers=None, source_format=None,
                  target_format=None) -> ConvertReport:
@@ -197,8 +220,7 @@ def convert_file(source, target, from_layout=None, to_layout=None, activation=No
     else:
         stored, specs = None, io.read_specs(source, source_kind)
     to_layout = to_layout or _default_layout(stored, source_kind, target_kind, from_layout)
-    x = np.random.default_rng(seed).standard_normal(
-        _input_shape(source, source_kind, specs, samples)).astype(_dtype_of(specs))
+    x = _test_inputs(_input_shape(source, source_kind, specs, samples), _dtype_of(specs), seed, source)
     reference = run_independently(source, source_kind, x, specs,
                                   stored.weightless if stored is not None else ())
     expected, reference_by = reference if reference is not None else (_run(specs, x), "linea")

@@ -19,9 +19,11 @@ import struct
 
 from linea.backend import xp
 from linea._errors import FormatError
+from linea._files import atomic_write, open_regular, read_at
 from linea._tensor import Tensor
 
-__all__ = ["save", "load", "atomic_write", "read_safetensors", "check_safetensors_header"]
+__all__ = ["save", "load", "read_safetensors", "check_safetensors_header", "check_savable",
+           "read_safetensors_header"]
 
 _TREE_KEY = "linea.tree"
 _KEYS_KEY = "linea.keys"
@@ -29,27 +31,31 @@ _MAX_HEADER = 100 * 1024 * 1024
 #: safetensors dtype names and their item sizes.
 DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2,
                "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+#: The safetensors dtypes linea reads, by NumPy dtype name: what it writes is exactly these.
+_READABLE = {"bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "uint16": "U16",
+             "float16": "F16", "bfloat16": "BF16", "int32": "I32", "uint32": "U32",
+             "float32": "F32", "int64": "I64", "uint64": "U64", "float64": "F64"}
 
 
-def atomic_write(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or the whole new one."""
-    path = os.fspath(path)
-    import tempfile
+def _numpy_dtype(code: str):
+    name = next(name for name, known in _READABLE.items() if known == code)
+    if name == "bfloat16":
+        from linea import bfloat16
 
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".linea-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+        return bfloat16.numpy
+    return xp.dtype(name)
+
+
+def check_savable(arrays: dict, writer: str) -> None:
+    """Refuse, before anything is written, a tensor whose dtype the readers cannot read back."""
+    for name, array in arrays.items():
+        dtype_name = getattr(array.dtype, "name", str(array.dtype))
+        if dtype_name not in _READABLE:
+            raise TypeError(
+                f"{writer} cannot store {name!r} of dtype {dtype_name}: linea reads back only "
+                f"{', '.join(sorted(_READABLE))}; convert it first (e.g. .to(linea.float32)); "
+                "nothing was written"
+            )
 
 
 # ---- writing ---------------------------------------------------------------------
@@ -104,27 +110,48 @@ def save(obj, f) -> None:
     else:
         tree = _encode(obj, "", tensors)
         metadata = {"format": "linea", _TREE_KEY: json.dumps(tree)}
+    check_savable(tensors, "linea.save")
     atomic_write(f, safetensors_save(tensors, metadata=metadata))
 
 
 # ---- reading -----------------------------------------------------------------------
 
-def check_safetensors_header(data: bytes, source: str) -> tuple[dict, int]:
-    """Validate a safetensors file's header against its size before any parser sees it.
+def read_safetensors_header(descriptor: int, size: int, source: str) -> tuple[dict, int]:
+    """The validated header of the safetensors file open on ``descriptor`` and its data start.
 
-    Returns (header, start of the data section). Every problem is a FormatError.
+    Only the length field and the header are read: the header's length is checked
+    against the file's size (and a 100 MiB cap) before a byte of it is read.
     """
-    size = len(data)
     if size < 8:
         raise FormatError(f"{source}: not a safetensors file (only {size} bytes)")
-    (header_length,) = struct.unpack("<Q", data[:8])
+    (header_length,) = struct.unpack("<Q", read_at(descriptor, 0, 8, source=source))
     if header_length > min(size - 8, _MAX_HEADER):
         raise FormatError(
             f"{source}: the header claims {header_length} bytes but the file has {size - 8} "
             "after the length field; the file is truncated or not safetensors"
         )
+    prefix = struct.pack("<Q", header_length) + bytes(read_at(descriptor, 8, header_length,
+                                                              source=source))
+    return check_safetensors_header(prefix, source, size)
+
+
+def check_safetensors_header(data: bytes, source: str, size: int | None = None) -> tuple[dict, int]:
+    """Validate a safetensors header against the file's size before any parser sees it.
+
+    ``data`` holds at least the length field and the header (the whole file if ``size``
+    is not given). Returns (header, start of the data section); every problem is a FormatError.
+    """
+    size = len(data) if size is None else size
+    if size < 8 or len(data) < 8:
+        raise FormatError(f"{source}: not a safetensors file (only {size} bytes)")
+    (header_length,) = struct.unpack("<Q", data[:8])
+    if header_length > min(size - 8, _MAX_HEADER) or len(data) < 8 + header_length:
+        raise FormatError(
+            f"{source}: the header claims {header_length} bytes but the file has {size - 8} "
+            "after the length field; the file is truncated or not safetensors"
+        )
     try:
-        header = json.loads(data[8:8 + header_length].decode("utf-8"))
+        header = json.loads(bytes(data[8:8 + header_length]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise FormatError(f"{source}: the safetensors header is not valid JSON: {error}") from None
     if not isinstance(header, dict):
@@ -174,25 +201,34 @@ def check_safetensors_header(data: bytes, source: str) -> tuple[dict, int]:
 def read_safetensors(path) -> tuple[dict, dict]:
     """(tensors as NumPy arrays, metadata) of a safetensors file; FormatError if it is bad.
 
-    The tensors come in the order a linea writer recorded, else in file order.
+    The header is validated first; then each tensor is read straight into its own
+    array, so loading takes the memory of the tensors and nothing more. The tensors
+    come in the order a linea writer recorded, else in file order.
     """
     source = os.fspath(path)
+    descriptor = open_regular(source)
     try:
-        with open(source, "rb") as stream:
-            data = stream.read()
-    except OSError as error:
-        raise FormatError(f"{source}: cannot read the file: {error.strerror or error}") from None
-    header, _ = check_safetensors_header(data, source)
-    from safetensors.numpy import load as safetensors_load
-
-    try:
-        arrays = safetensors_load(data)
-    except Exception as error:  # the parser's own errors, whatever their class
-        raise FormatError(f"{source}: not a readable safetensors file: {error}") from None
+        size = os.fstat(descriptor).st_size
+        header, data_start = read_safetensors_header(descriptor, size, source)
+        entries = sorted(((entry["data_offsets"][0], name, entry) for name, entry in header.items()
+                          if name != "__metadata__"), key=lambda item: item[0])
+        arrays = {}
+        for start, name, entry in entries:
+            code = entry["dtype"]
+            if code not in _READABLE.values():
+                raise FormatError(f"{source}: tensor {name!r} has dtype {code}, which linea cannot "
+                                  f"hold; it reads {', '.join(sorted(_READABLE.values()))}")
+            array = xp.empty(entry["shape"], dtype=_numpy_dtype(code))
+            if array.nbytes:
+                read_at(descriptor, data_start + start, array.nbytes,
+                        into=array.reshape(-1).view(xp.uint8), source=source)
+            if not xp.little_endian:  # safetensors stores little-endian bytes
+                array = array.byteswap()
+            arrays[name] = array
+    finally:
+        os.close(descriptor)
     metadata = header.get("__metadata__", {})
-    order = sorted((entry["data_offsets"][0], name) for name, entry in header.items()
-                   if name != "__metadata__")
-    names = [name for _, name in order]
+    names = [name for _, name, _ in entries]
     try:
         recorded = json.loads(metadata.get(_KEYS_KEY, "null"))
     except (ValueError, RecursionError):

@@ -23,18 +23,3 @@ def detect_format(path, format: str | None = None) -> str:
         f"cannot tell the format of {os.fspath(path)!r} from its extension; use .safetensors, "
         f".pt/.pth, .weights.h5/.keras or .onnx, or pass format= one of {FORMATS}"
     )
-
-
-def read_bounded(path, limit: int | None = None) -> bytes:
-    """A file's bytes; FormatError if it cannot be read or exceeds ``limit``."""
-    from linea._errors import FormatError
-
-    source = os.fspath(path)
-    try:
-        size = os.path.getsize(source)
-        if limit is not None and size > limit:
-            raise FormatError(f"{source}: {size} bytes is more than the {limit} this reader accepts")
-        with open(source, "rb") as stream:
-            return stream.read()
-    except OSError as error:
-        raise FormatError(f"{source}: cannot read the file: {error.strerror or error}") from None

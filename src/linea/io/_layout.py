@@ -201,6 +201,19 @@ def _settings(text: str | None, entry: str) -> dict:
     return settings
 
 
+_WEIGHT_DTYPES = ("float16", "float32", "float64")
+
+
+def _check_weight_dtype(name: str, array, source: str) -> None:
+    """A layer weight must be floating point of a dtype linea computes in: else a FormatError."""
+    dtype = getattr(array.dtype, "name", str(array.dtype))
+    if dtype not in _WEIGHT_DTYPES:
+        hint = ("bfloat16 weights are not read into layers yet: convert the file to float32 "
+                "first (in PyTorch: {k: v.float() for k, v in state.items()})"
+                if dtype == "bfloat16" else "a layer's weights must be floating point")
+        raise FormatError(f"{source}: {name} has dtype {dtype}; {hint}")
+
+
 def _classify(groups, source: str) -> list[tuple]:
     """(kind, prefix, matrix-or-scale, bias) per group: "linear" or "norm"."""
     layers = []
@@ -208,6 +221,8 @@ def _classify(groups, source: str) -> list[tuple]:
         matrices = {k: v for k, v in leaves.items() if v.ndim == 2}
         vectors = {k: v for k, v in leaves.items() if v.ndim == 1}
         others = {k: v for k, v in leaves.items() if v.ndim not in (1, 2)}
+        for name, array in leaves.items():
+            _check_weight_dtype(f"{prefix + '.' if prefix else ''}{name}", array, source)
         if others:
             name = next(iter(others))
             raise FormatError(f"{source}: {prefix + '.' if prefix else ''}{name} has shape "

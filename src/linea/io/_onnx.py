@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from linea._serialization import atomic_write
+from linea._files import atomic_write
 from linea.io._spec import activation_settings
 from linea.nn._registry import ACTIVATIONS
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from linea._errors import FormatError
-from linea.io._formats import read_bounded
+from linea._files import open_regular, read_at, read_regular
 from linea.io._spec import LayerSpec
 from linea.nn._registry import ACTIVATIONS
 
@@ -61,13 +60,15 @@ def _external_bytes(tensor, folder: str, source: str) -> bytes:
     except ValueError:
         raise FormatError(f"{source}: initializer {tensor.name!r} has a bad external-data offset "
                           f"or length {entries}") from None
+    descriptor = open_regular(target)  # a device or FIFO is refused before it is opened
     try:
-        status = os.stat(target)
-    except OSError as error:
-        raise FormatError(f"{source}: the external data file {location!r} of {tensor.name!r} "
-                          f"cannot be read: {error.strerror}") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise FormatError(f"{source}: the external data {location!r} is not a regular file")
+        return _read_external(descriptor, tensor, location, offset, length, source)
+    finally:
+        os.close(descriptor)
+
+
+def _read_external(descriptor, tensor, location, offset, length, source) -> bytes:
+    status = os.fstat(descriptor)
     count = math.prod(tensor.dims) * _ELEMENTS[tensor.data_type].itemsize
     if length is None:
         length = count
@@ -75,12 +76,7 @@ def _external_bytes(tensor, folder: str, source: str) -> bytes:
         raise FormatError(f"{source}: initializer {tensor.name!r} of dims {list(tensor.dims)} needs "
                           f"{count} bytes; its external data claims {length} at offset {offset} of "
                           f"{location!r} ({status.st_size} bytes)")
-    with open(target, "rb", buffering=0) as stream:
-        stream.seek(offset)
-        data = stream.read(length)
-    if len(data) != length:
-        raise FormatError(f"{source}: {location!r} ended before {tensor.name!r}'s data")
-    return data
+    return bytes(read_at(descriptor, offset, length, source=f"{source}: {location!r}"))
 
 
 def _tensor_array(tensor, folder: str, source: str, what: str) -> np.ndarray:
@@ -698,7 +694,7 @@ def specs_from_proto(model, source: str, folder: str = ".") -> list[LayerSpec]:
 def read(path) -> list[LayerSpec]:
     source = os.fspath(path)
     onnx = _onnx()
-    data = read_bounded(source)
+    data = read_regular(source)
     try:
         model = onnx.load_model_from_string(data)
     except Exception as error:  # protobuf's DecodeError and friends

@@ -8,8 +8,9 @@ from collections import OrderedDict
 import numpy as np
 
 from linea._errors import FormatError
-from linea._serialization import atomic_write, read_safetensors
-from linea.io._formats import read_bounded
+from linea._files import atomic_write
+from linea._serialization import read_safetensors
+from linea._files import read_regular
 from linea.io._layout import StoredState
 
 _MAX_INDEX = 16 * 1024 * 1024
@@ -30,7 +31,7 @@ def read_stored(path) -> StoredState:
 
 def _read_sharded(source: str) -> "OrderedDict[str, np.ndarray]":
     try:
-        index = json.loads(read_bounded(source, _MAX_INDEX).decode("utf-8"))
+        index = json.loads(read_regular(source, _MAX_INDEX).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise FormatError(f"{source}: the shard index is not valid JSON: {error}") from None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None

@@ -14,8 +14,8 @@ from collections import OrderedDict
 import numpy as np
 
 from linea._errors import FormatError
-from linea._serialization import atomic_write
-from linea.io._formats import read_bounded
+from linea._files import atomic_write
+from linea._files import open_regular
 
 _MAX_MEMBERS = 100_000
 
@@ -29,12 +29,14 @@ def _torch():
     return torch
 
 
-def _check_container(data: bytes, source: str) -> None:
-    if not data.startswith(b"PK"):
+def _check_container(stream, size: int, source: str) -> None:
+    """The zip directory of a torch.save file, checked against the file's size (only it is read)."""
+    if bytes(stream.read(2)) != b"PK":
         raise FormatError(f"{source}: not a PyTorch zip checkpoint (files from torch.save since "
                           "PyTorch 1.6); linea does not read legacy or other pickle files")
+    stream.seek(0)
     try:
-        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        members = zipfile.ZipFile(stream).infolist()
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as error:
         raise FormatError(f"{source}: corrupt PyTorch zip checkpoint: {error}") from None
     if len(members) > _MAX_MEMBERS:
@@ -43,40 +45,58 @@ def _check_container(data: bytes, source: str) -> None:
     for member in members:
         total += member.file_size
         # torch.save stores members uncompressed, so no member can outgrow the file.
-        if member.file_size > len(data) or member.compress_type != zipfile.ZIP_STORED:
+        if member.file_size > size or member.compress_type != zipfile.ZIP_STORED:
             raise FormatError(f"{source}: zip member {member.filename!r} claims {member.file_size} "
                               "bytes (or is compressed), which a torch.save file never does")
-    if total > len(data):
+    if total > size:
         raise FormatError(f"{source}: the zip members claim {total} bytes, more than the file's "
-                          f"{len(data)}")
+                          f"{size}")
+    stream.seek(0)
 
 
 def _to_numpy(tensor, name: str, source: str):
+    """The NumPy view of a loaded tensor: no copy, and never more bytes than its storage holds."""
     torch = _torch()
     if not isinstance(tensor, torch.Tensor):
         raise FormatError(f"{source}: entry {name!r} is a {type(tensor).__name__}, not a tensor")
-    tensor = tensor.detach().cpu()
+    if tensor.device.type != "cpu":
+        raise FormatError(f"{source}: tensor {name!r} is on the {tensor.device.type!r} device "
+                          "(a meta tensor holds no data); save real CPU tensors")
+    tensor = tensor.detach()
+    stored = tensor.untyped_storage().nbytes()
+    claimed = tensor.numel() * tensor.element_size()
+    if claimed > stored:
+        raise FormatError(
+            f"{source}: tensor {name!r} of shape {list(tensor.shape)} and strides "
+            f"{list(tensor.stride())} views {stored} stored bytes as {claimed}: linea materialises "
+            "a tensor at most at its storage's size; save tensor.contiguous() instead")
     if tensor.dtype == torch.bfloat16:
         from linea import bfloat16
 
         return tensor.contiguous().view(torch.int16).numpy().view(bfloat16.numpy)
     try:
-        return tensor.numpy().copy()
+        return tensor.numpy()
     except (TypeError, RuntimeError) as error:
         raise FormatError(f"{source}: tensor {name!r} of dtype {tensor.dtype} cannot be read: "
                           f"{error}") from None
 
 
 def read(path) -> "OrderedDict[str, np.ndarray]":
+    """The state dict of a torch.save file, as NumPy views of the tensors torch loaded.
+
+    The file is opened once as a regular file; its zip directory is checked against
+    its size, then torch's restricted unpickler reads it from that descriptor.
+    """
     source = os.fspath(path)
     torch = _torch()
-    data = read_bounded(source)
-    _check_container(data, source)
-    try:
-        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as error:  # the restricted unpickler's and zip reader's errors
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise FormatError(f"{source}: not a readable PyTorch weights file: {message[:300]}") from None
+    with os.fdopen(open_regular(source), "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        _check_container(stream, size, source)
+        try:
+            loaded = torch.load(stream, map_location="cpu", weights_only=True)
+        except Exception as error:  # the restricted unpickler's and zip reader's errors
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise FormatError(f"{source}: not a readable PyTorch weights file: {message[:300]}") from None
     for wrapper in ("state_dict", "model_state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
             loaded = loaded[wrapper]

@@ -15,7 +15,7 @@ import zipfile
 
 from linea.backend import xp
 from linea._errors import FormatError
-from linea._serialization import atomic_write
+from linea._files import atomic_write, read_regular
 from linea._versions import mark_written
 
 __all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserialize_layer",
@@ -166,18 +166,10 @@ def read_weights_h5(data: bytes, source: str, report_order: bool = False):
         raise FormatError(f"{source}: cannot read the HDF5 file: {error}") from None
 
 
-def _read_bytes(filepath) -> bytes:
-    try:
-        with open(filepath, "rb") as stream:
-            return stream.read()
-    except OSError as error:
-        raise FormatError(f"{filepath}: cannot read the file: {error.strerror or error}") from None
-
-
 def read_keras_archive(filepath) -> tuple[dict, bytes]:
     """(config dict, weights.h5 bytes) of a ``.keras`` zip, checked before decompressing."""
     source = os.fspath(filepath)
-    data = _read_bytes(source)
+    data = read_regular(source)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = {info.filename: info for info in archive.infolist()}
@@ -202,8 +194,8 @@ def read_keras_archive(filepath) -> tuple[dict, bytes]:
         config_text = archive.read("config.json")
         weights = archive.read("model.weights.h5")
         config = json.loads(config_text.decode("utf-8"))
-    except (zipfile.BadZipFile, ValueError, RecursionError, EOFError, OSError,
-            NotImplementedError, UnicodeDecodeError) as error:
+    except (zipfile.BadZipFile, ValueError, RecursionError, EOFError, OSError, RuntimeError,
+            NotImplementedError, UnicodeDecodeError) as error:  # RuntimeError: an encrypted member
         raise FormatError(f"{source}: corrupt .keras archive: {error}") from None
     if not isinstance(config, dict):
         raise FormatError(f"{source}: config.json is not a JSON object")
@@ -237,7 +229,7 @@ def load_weights(model, filepath) -> None:
     else:
         if not source.endswith(".weights.h5"):
             raise ValueError(f"load_weights reads .weights.h5 or .keras files, got {source}")
-        data = _read_bytes(source)
+        data = read_regular(source)
     stored = read_weights_h5(data, source)
     if not model.built:
         raise ValueError(f"model '{model.name}' is not built: build or call it before load_weights")
@@ -275,12 +267,13 @@ def _expected_shapes(config: dict, source: str) -> list:
     Checked against the stored weights before any layer allocates, so a config
     declaring huge layers cannot make linea allocate what the file does not hold.
     """
-    entries = config.get("config", {}).get("layers", [])
+    model_config = _mapping(config.get("config", {}), "the model's config", source)
+    entries = model_config.get("layers", [])
     if not isinstance(entries, list) or len(entries) > 10_000:
         raise FormatError(f"{source}: the model config's layer list is malformed")
     shape = None  # the per-sample shape flowing through the layers (no batch axis)
-    build = config.get("config", {}).get("build_input_shape") or \
-        config.get("build_config", {}).get("input_shape")
+    build = model_config.get("build_input_shape") or \
+        _mapping(config.get("build_config") or {}, "the model's build_config", source).get("input_shape")
     if isinstance(build, list) and len(build) >= 2:
         shape = list(build[1:])
     shapes = []
@@ -299,9 +292,16 @@ def _expected_shapes(config: dict, source: str) -> list:
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
             raise FormatError(f"{source}: a layer entry of the model config is malformed")
         kind, layer_config = entry.get("class_name"), entry["config"]
-        layer_build = entry.get("build_config", {}).get("input_shape")
-        if shape is None and isinstance(layer_build, list) and len(layer_build) >= 2:
-            shape = list(layer_build[1:])
+        layer_build = _mapping(entry.get("build_config", {}), f"the build_config of a {kind} layer",
+                               source).get("input_shape")
+        if isinstance(layer_build, list) and len(layer_build) >= 2:
+            if shape is not None and list(layer_build[1:]) != shape:
+                raise FormatError(f"{source}: a {kind} layer's build_config says its input is "
+                                  f"{layer_build[1:]}, but the layers before it give {shape}")
+            shape = list(layer_build[1:])  # what deserializing the layer builds it for
+        declared = _declared_input(layer_config, source)  # Keras 2's input_dim / input_shape keys
+        if declared is not None:
+            shape = declared
         if kind == "InputLayer":
             batch_shape = layer_config.get("batch_shape") or layer_config.get("batch_input_shape")
             if not isinstance(batch_shape, list) or len(batch_shape) < 2:
@@ -331,6 +331,29 @@ def _expected_shapes(config: dict, source: str) -> list:
     return shapes
 
 
+def _mapping(value, what: str, source: str) -> dict:
+    if not isinstance(value, dict):
+        raise FormatError(f"{source}: {what} is a {type(value).__name__}, not a JSON object")
+    return value
+
+
+def _declared_input(layer_config: dict, source: str):
+    """The per-sample input shape a layer's own config declares (batch_input_shape,
+    input_shape or input_dim, as Keras 2 wrote them), or None."""
+    batch_shape = layer_config.get("batch_input_shape") or layer_config.get("batch_shape")
+    if batch_shape is not None:
+        if not isinstance(batch_shape, list) or len(batch_shape) < 2:
+            raise FormatError(f"{source}: batch_input_shape {batch_shape!r} is not a list of sizes")
+        return list(batch_shape[1:])
+    if layer_config.get("input_shape") is not None:
+        if not isinstance(layer_config["input_shape"], list) or not layer_config["input_shape"]:
+            raise FormatError(f"{source}: input_shape {layer_config['input_shape']!r} is not a list")
+        return list(layer_config["input_shape"])
+    if layer_config.get("input_dim") is not None:
+        return [layer_config["input_dim"]]
+    return None
+
+
 def _check_against_weights(shapes: list, stored: dict, source: str) -> None:
     stored_shapes = [[tuple(a.shape) for a in arrays] for arrays in stored.values()]
     wanted = [[tuple(s) for s in layer] for layer in shapes if layer]
@@ -340,12 +363,36 @@ def _check_against_weights(shapes: list, stored: dict, source: str) -> None:
                           f"{found}")
 
 
+def _optimizer_from_config(entry: dict, source: str):
+    """A Keras-flavour optimizer from its serialized form; a schedule as learning_rate included."""
+    import inspect
+
+    from linea.keras import optimizers, schedules
+
+    cls = optimizers._BY_NAME.get(str(entry.get("class_name", "")).lower(), optimizers.RMSprop)
+    options = dict(_mapping(entry.get("config", {}), "the optimizer's config", source))
+    rate = options.get("learning_rate")
+    if isinstance(rate, dict):
+        try:
+            options["learning_rate"] = schedules.deserialize(rate)
+        except ValueError as error:
+            raise FormatError(f"{source}: the optimizer's learning_rate: {error}; load with "
+                              "compile=False to read the model without its training setup") from None
+    accepted = inspect.signature(cls.__init__).parameters
+    try:
+        return cls(**{k: v for k, v in options.items() if k in accepted and k != "name"})
+    except (TypeError, ValueError) as error:
+        raise FormatError(f"{source}: the optimizer config {str(options)[:200]} cannot be "
+                          f"rebuilt: {error}") from None
+
+
 def load_model(filepath, compile: bool = True):
     """A ``linea.keras.Sequential`` from a Keras 3 ``.keras`` file (architecture and weights)."""
     from linea.keras._sequential import Sequential
 
     source = os.fspath(filepath)
     config, weights = read_keras_archive(source)
+    _mapping(config.get("build_config") or {}, "the model's build_config", source)
     if config.get("class_name") != "Sequential":
         raise FormatError(f"{source}: linea reads Sequential models; this file holds a "
                           f"{config.get('class_name')!r}")
@@ -357,21 +404,16 @@ def load_model(filepath, compile: bool = True):
             model._ensure_built(tuple(config["build_config"]["input_shape"]))
     except FormatError:
         raise
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise FormatError(f"{source}: the model config cannot be rebuilt: {error}") from None
     _assign(model, stored, source)
     compile_config = config.get("compile_config")
+    if compile and compile_config is not None:
+        _mapping(compile_config, "compile_config", source)
     if compile and isinstance(compile_config, dict) and compile_config.get("loss"):
         optimizer = compile_config.get("optimizer") or "rmsprop"
         if isinstance(optimizer, dict):
-            from linea.keras import optimizers
-
-            cls = optimizers._BY_NAME.get(str(optimizer.get("class_name", "")).lower(), optimizers.RMSprop)
-            options = optimizer.get("config", {})
-            import inspect
-
-            accepted = inspect.signature(cls.__init__).parameters
-            optimizer = cls(**{k: v for k, v in options.items() if k in accepted and k != "name"})
+            optimizer = _optimizer_from_config(optimizer, source)
         try:
             model.compile(optimizer=optimizer, loss=compile_config["loss"],
                           metrics=compile_config.get("metrics") or None)

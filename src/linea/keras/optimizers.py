@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from linea.backend import xp
+from linea.keras import schedules
 from linea.optim._optimizer import Optimizer as _EngineOptimizer
 from linea.optim._optimizer import state_array
 
@@ -19,17 +20,32 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
 class Optimizer(_EngineOptimizer):
     """Base Keras optimizer: hyper-parameters now, variables at ``build(variables)``."""
 
-    def __init__(self, learning_rate: float = 0.001, weight_decay=None, name=None,
+    def __init__(self, learning_rate=0.001, weight_decay=None, name=None,
                  **hyperparameters) -> None:
-        if not isinstance(learning_rate, (int, float)) or learning_rate < 0:
-            raise ValueError(f"learning_rate must be a non-negative number, got {learning_rate!r}")
-        self.learning_rate = float(learning_rate)
+        self.iterations = 0
+        self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.name = name or type(self).__name__.lower()
         self.hyperparameters = hyperparameters
-        self.iterations = 0
         self.built = False
         self.param_groups, self.state, self.defaults = [], {}, {}
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the next update: a number, or a schedule evaluated at ``iterations``."""
+        if self._schedule is not None:
+            return self._schedule(self.iterations)
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._schedule, self._learning_rate = value, None
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"learning_rate must be a non-negative number or a "
+                             f"linea.keras.optimizers.schedules schedule, got {value!r}")
+        self._schedule, self._learning_rate = None, float(value)
 
     def build(self, variables) -> None:
         _EngineOptimizer.__init__(self, list(variables), dict(lr=self.learning_rate,
@@ -48,9 +64,9 @@ class Optimizer(_EngineOptimizer):
 
     def step(self, closure=None):
         group = self.param_groups[0]
-        group["lr"] = self.learning_rate
+        group["lr"] = learning_rate = self.learning_rate
         if self.weight_decay:
-            decay = 1 - self.weight_decay * self.learning_rate
+            decay = 1 - self.weight_decay * learning_rate
             for parameter in group["params"]:
                 if parameter.grad is not None:
                     parameter._data *= decay
@@ -59,7 +75,8 @@ class Optimizer(_EngineOptimizer):
         return loss
 
     def get_config(self) -> dict:
-        return {"name": self.name, "learning_rate": self.learning_rate,
+        rate = schedules.serialize(self._schedule) if self._schedule is not None else self._learning_rate
+        return {"name": self.name, "learning_rate": rate,
                 "weight_decay": self.weight_decay, **self.hyperparameters}
 
 
