@@ -102,8 +102,59 @@ def test_unplannable_models_fall_back_with_one_warning():
     assert np.array_equal(compiled(x).numpy(), eager(model, x))
 
 
-def test_wrong_input_width_falls_back_to_eager_errors():
-    compiled = linea.compile(MODELS["relu-mlp"]().eval())
-    with pytest.warns(UserWarning, match="cannot plan"):
-        with pytest.raises(linea.ShapeError):
-            compiled(linea.randn(2, 7))
+def test_a_wrong_input_raises_eager_s_error_and_the_plans_stay():
+    model = MODELS["relu-mlp"]().eval()
+    compiled = linea.compile(model)
+    x = linea.randn(2, 6)
+    compiled(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "running eagerly" warning: it is the caller's mistake
+        for bad in (linea.randn(2, 7), linea.tensor(3.0), None, [[None] * 6], np.array([["a"] * 6])):
+            with pytest.raises((linea.ShapeError, TypeError)) as compiled_error:
+                compiled(bad)
+            with pytest.raises(type(compiled_error.value)):
+                with linea.no_grad():
+                    model(bad)
+    assert compiled._fallback is None  # one bad call does not switch the model to eager for good
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+
+
+def test_a_change_of_structure_re_plans():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    compiled = linea.compile(model)
+    x = linea.randn(5, 4)
+    compiled(x)
+    model[0] = nn.Linear(4, 8)  # a new child
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+    model.append(nn.Tanh())  # one more layer
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+    model[2].bias = None  # a parameter removed
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+    del model[3]
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+    model[2] = nn.Linear(8, 6)  # another output width
+    assert compiled(x).shape == (5, 6)
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+
+
+def test_weights_replaced_by_another_shape_or_dtype_re_plan():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    compiled = linea.compile(model)
+    x = linea.randn(5, 4)
+    compiled(x)
+    model[2].weight.data = linea.randn(2, 8)
+    model[2].bias.data = linea.randn(2)
+    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+    model.double()
+    x64 = x.double()
+    assert compiled(x64).dtype == linea.float64
+    assert np.array_equal(compiled(x64).numpy(), eager(model, x64))
+
+
+def test_a_keras_layer_s_changed_activation_re_plans():
+    model = lk.Sequential([lk.Input(shape=(4,)), lk.layers.Dense(6, activation="relu"), lk.layers.Dense(2)])
+    compiled = linea.compile(model)
+    x = linea.randn(3, 4)
+    compiled(x)
+    model.layers[0].activation = lk.activations.get("tanh")
+    assert np.array_equal(compiled(x).numpy(), model(x).detach().numpy())

@@ -20,6 +20,7 @@ from linea._autograd import no_grad
 from linea.backend import xp
 from linea._tensor import Tensor
 from linea.nn import modules as nn
+from linea.nn.modules._module import STRUCTURE_VERSION
 from linea.nn.functional._linear import affine_rows
 from linea.nn._registry import ACTIVATIONS, activation_of_module
 
@@ -115,12 +116,15 @@ def _linear_closure(layer, kernel_layout, buffer, rows, out_shape, activation):
     name, function = activation if activation is not None else ("linear", None)
     flat = len(out_shape) == 2
     seen = [None, None]  # the weight array last read, and its (in, out) view
+    weight = layer.kernel._data if kernel_layout else layer.weight._data
+    planned = (weight.shape, weight.dtype)
 
     if flat and not kernel_layout and layer.bias is not None:
 
         def fast_step(x):
             data = layer.weight._data  # live weights
             if data is not seen[0]:
+                _check_planned(data, planned, layer)
                 seen[0], seen[1] = data, data.T
             out = affine_rows(x, seen[1], layer.bias._data, buffer)
             return out if function is None else function(out)
@@ -132,6 +136,7 @@ def _linear_closure(layer, kernel_layout, buffer, rows, out_shape, activation):
             x = x.reshape(rows, -1)
         data = layer.kernel._data if kernel_layout else layer.weight._data  # live weights
         if data is not seen[0]:
+            _check_planned(data, planned, layer)
             seen[0], seen[1] = data, (data if kernel_layout else data.T)
         bias = layer.bias
         out = affine_rows(x, seen[1], None if bias is None else bias._data, buffer)
@@ -140,6 +145,15 @@ def _linear_closure(layer, kernel_layout, buffer, rows, out_shape, activation):
         return out if flat else out.reshape(out_shape)
 
     return step
+
+
+class _Replan(Exception):
+    """A layer's weights changed shape or dtype since the plan was made."""
+
+
+def _check_planned(data, planned, layer) -> None:
+    if (data.shape, data.dtype) != planned:
+        raise _Replan(f"{type(layer).__name__}'s weight is now {data.shape} {data.dtype}")
 
 
 class _EagerStep:
@@ -154,6 +168,9 @@ class _EagerStep:
         return tuple(probe.shape)
 
 
+_NOTHING_YET = (None, None, None, None)
+
+
 class CompiledModel:
     """A callable that runs ``model`` for inference through per-shape plans.
 
@@ -164,15 +181,24 @@ class CompiledModel:
     def __init__(self, model) -> None:
         self.model = model
         self._local = threading.local()
+        self._structure = None
+        self._fallback = None
+        self._layers = ()
+        self._survey(stacklevel=4)
+
+    def _survey(self, stacklevel: int) -> None:
+        """Flatten the model and check its layers, as its structure is now."""
+        self._structure = STRUCTURE_VERSION[0]
+        self._generation = getattr(self, "_generation", 0) + 1  # plans of older ones are dropped
         self._fallback = None
         try:
-            self._layers = _flatten(model)
+            self._layers = _flatten(self.model)
             for layer in self._layers:  # reject unknown layers now, not at the first call
                 self._step_for(layer)
         except _CannotPlan as reason:
             self._fallback = str(reason)
             warnings.warn(f"linea.compile: cannot plan {reason}; running the model eagerly",
-                          stacklevel=3)
+                          stacklevel=stacklevel)
 
     def _step_for(self, layer):
         if isinstance(layer, nn.Linear):
@@ -231,37 +257,47 @@ class CompiledModel:
         return tuple(step.run for step in steps)
 
     def __call__(self, input):
+        if self._structure != STRUCTURE_VERSION[0]:  # a child, parameter or attribute changed
+            self._survey(stacklevel=3)
         if self._fallback is not None:
-            with no_grad():
-                return self.model(input)
+            return self._eager(input)
         x = input._data if input.__class__ is Tensor else getattr(input, "_data", None)
         if x is None:
             x = xp.asarray(input)
         local = self._local
-        last_shape, last_dtype, steps = getattr(local, "last", (None, None, None))
-        if x.shape != last_shape or x.dtype is not last_dtype:
+        last_shape, last_dtype, steps, generation = getattr(local, "last", _NOTHING_YET)
+        if x.shape != last_shape or x.dtype is not last_dtype or generation != self._generation:
+            if not x.ndim or x.dtype.kind not in "biuf":
+                return self._eager(input)  # eager's own error (a 0-d input, None, strings)
             if x.dtype != self._dtype():  # raw data of another dtype: convert, as the layers do
                 x = x.astype(self._dtype())
             steps = self._steps_for(x.shape, x.dtype)
-            if steps is None:
-                with no_grad():
-                    return self.model(input)
-            local.last = (x.shape, x.dtype, steps)
-        for run in steps:
-            x = run(x)
+            if steps is None:  # this shape does not fit the layers: eager raises its error
+                return self._eager(input)
+            local.last = (x.shape, x.dtype, steps, self._generation)
+        try:
+            for run in steps:
+                x = run(x)
+        except _Replan:  # weights replaced by ones of another shape or dtype
+            self._survey(stacklevel=3)
+            return self(input)
         return _make(x)  # the last step wrote a fresh array; the other buffers are reused
 
+    def _eager(self, input):
+        with no_grad():
+            return self.model(input)
+
     def _steps_for(self, shape, dtype):
+        local = self._local
+        if getattr(local, "generation", None) != self._generation:
+            local.plans, local.generation = {}, self._generation
         key = (shape, dtype)
-        plans = self._local.__dict__.setdefault("plans", {})
-        steps = plans.get(key)
+        steps = local.plans.get(key)
         if steps is None:
             try:
-                steps = plans[key] = self._plan(shape, dtype)
-            except _CannotPlan as reason:
-                warnings.warn(f"linea.compile: cannot plan {reason}; running the model eagerly",
-                              stacklevel=3)
-                self._fallback = str(reason)
+                steps = local.plans[key] = self._plan(shape, dtype)
+            except _CannotPlan:
+                return None
         return steps
 
     def _dtype(self):

@@ -48,14 +48,20 @@ def as_float_input(input, weight: Tensor, function: str) -> Tensor:
             )
         return input
     try:
-        array = from_host(xp.asarray(input, dtype=host_dtype(weight._data.dtype))) \
-            if type(weight._data) is not _ndarray else xp.asarray(input, dtype=weight._data.dtype)
+        raw = xp.asarray(input)
     except (TypeError, ValueError) as error:
         raise TypeError(
             f"{function} expects a linea.Tensor, a NumPy array or nested lists of numbers, "
             f"got {type(input).__name__}: {error}"
         ) from None
-    return _make(array)
+    if raw.dtype.kind not in "biuf" and not is_floating(raw.dtype):  # None, strings, objects
+        raise TypeError(
+            f"{function} expects numbers, got {type(input).__name__} holding {raw.dtype} values "
+            f"(None, strings or objects are not converted); give a linea.Tensor, a NumPy array "
+            f"or nested lists of numbers"
+        )
+    array = raw.astype(host_dtype(weight._data.dtype), copy=False)
+    return _make(from_host(array) if type(weight._data) is not _ndarray else array)
 
 
 def linear(input, weight: Tensor, bias: Tensor | None = None) -> Tensor:

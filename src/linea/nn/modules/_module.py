@@ -23,6 +23,10 @@ __all__ = ["Module", "IncompatibleKeys"]
 #: What ``load_state_dict`` returns, as in PyTorch.
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
+#: Bumped by every change of a module's attributes, children, parameters or buffers, in
+#: any module: ``linea.compile`` re-plans when it moved since its plans were made.
+STRUCTURE_VERSION = [0]
+
 
 def _astype(array, target):
     """``array`` cast to the linea dtype ``target``, in its own namespace."""
@@ -63,6 +67,7 @@ class Module:
             ) from None
 
     def __setattr__(self, name: str, value) -> None:
+        STRUCTURE_VERSION[0] += 1
         if isinstance(value, Parameter):
             parameters, buffers, modules = self._registries()
             buffers.pop(name, None)
@@ -99,12 +104,14 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        STRUCTURE_VERSION[0] += 1
         for registry in self._registries():
             registry.pop(name, None)
         self._non_persistent_buffers.discard(name)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        STRUCTURE_VERSION[0] += 1
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter '{name}'")
         self._check_name(name)
@@ -114,6 +121,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register a tensor that is state but not learnt (saved in state_dict if persistent)."""
+        STRUCTURE_VERSION[0] += 1
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign {type(tensor).__name__} as buffer '{name}'")
         self._check_name(name)
@@ -126,6 +134,7 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        STRUCTURE_VERSION[0] += 1
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name)
