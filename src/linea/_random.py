@@ -6,7 +6,9 @@ one, never from NumPy's global state, so seeded runs are reproducible.
 from __future__ import annotations
 
 
-from linea.backend import new_bit_generator, xp
+import math
+
+from linea.backend import host_dtype, new_bit_generator, xp
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "draw_uniform", "draw_normal"]
@@ -123,6 +125,53 @@ def draw_uniform(shape, dtype, low: float, high: float, generator=None):
     rng = _numpy_generator(generator)
     unit = rng.random(shape, dtype=_draw_dtype(xp.dtype(dtype)))
     return (unit * (high - low) + low).astype(dtype, copy=False)
+
+
+_CHUNK = 1 << 20  # elements drawn at a time by the fill_ functions
+
+
+def _fill(array, draw, scale: float, shift: float) -> bool:
+    """Fill the NumPy ``array`` in place with ``draw(shape, dtype) * scale + shift``, chunk by chunk.
+
+    The samples are drawn in C order, a block of rows at a time, so the values are those
+    of one draw of the whole shape while the extra memory is one block (≤ 4 MiB or one
+    row), not the array's size. False (nothing done) for arrays of other libraries.
+    """
+    if type(array) is not xp.ndarray:
+        return False
+    drawn_dtype = _draw_dtype(array.dtype)
+    if array.ndim == 0:
+        rows, block = 1, 1
+        target = array.reshape(1)
+    else:
+        target = array
+        row = math.prod(array.shape[1:])
+        rows, block = array.shape[0], max(1, _CHUNK // max(row, 1))
+    for start in range(0, rows, block):
+        part = target[start:start + block]
+        values = draw(part.shape, drawn_dtype)
+        values *= scale
+        values += shift
+        part[...] = values
+    return True
+
+
+def fill_uniform(array, low: float, high: float, generator=None) -> None:
+    """``array`` filled in place with U[low, high) samples (the values of ``draw_uniform``)."""
+    rng = _numpy_generator(generator)
+    if not _fill(array, lambda shape, dtype: rng.random(shape, dtype=dtype), high - low, low):
+        from linea.backend import copy_into
+
+        copy_into(array, draw_uniform(array.shape, host_dtype(array.dtype), low, high, generator))
+
+
+def fill_normal(array, mean: float, std: float, generator=None) -> None:
+    """``array`` filled in place with N(mean, std²) samples (the values of ``draw_normal``)."""
+    rng = _numpy_generator(generator)
+    if not _fill(array, lambda shape, dtype: rng.standard_normal(shape, dtype=dtype), std, mean):
+        from linea.backend import copy_into
+
+        copy_into(array, draw_normal(array.shape, host_dtype(array.dtype), mean, std, generator))
 
 
 def draw_normal(shape, dtype, mean: float, std: float, generator=None):

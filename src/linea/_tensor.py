@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import is_grad_enabled, run_backward
-from linea.backend import copy_into, from_host, host_dtype, namespace_of, to_host, xp
+from linea.backend import copy_into, from_host, namespace_of, to_host, xp
 from linea._errors import DTypeError, ShapeError
 from linea._versions import mark_written, version_of
 
@@ -332,20 +332,18 @@ class Tensor:
         return self.fill_(0)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> "Tensor":
-        from linea._random import draw_uniform
+        from linea._random import fill_uniform
 
         self._check_inplace("uniform_")
-        copy_into(self._data, draw_uniform(self._data.shape, host_dtype(self._data.dtype), a, b,
-                                           generator))
+        fill_uniform(self._data, a, b, generator)
         mark_written(self._data)
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> "Tensor":
-        from linea._random import draw_normal
+        from linea._random import fill_normal
 
         self._check_inplace("normal_")
-        copy_into(self._data, draw_normal(self._data.shape, host_dtype(self._data.dtype), mean, std,
-                                          generator))
+        fill_normal(self._data, mean, std, generator)
         mark_written(self._data)
         return self
 

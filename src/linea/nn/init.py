@@ -11,7 +11,7 @@ import warnings
 
 from linea._autograd import no_grad
 from linea.backend import copy_into, host_dtype, xp
-from linea._random import draw_normal, draw_uniform
+from linea._random import draw_normal, draw_uniform, fill_normal, fill_uniform
 from linea._tensor import Tensor
 from linea._versions import mark_written
 
@@ -228,10 +228,9 @@ def variance_scaling_(tensor: Tensor, scale: float, fan: float, distribution: st
     data = _check(tensor)._data
     if distribution == "uniform":  # Keras's own arithmetic (√(3v), not PyTorch's √3·√v)
         limit = math.sqrt(3.0 * variance)
-        copy_into(data, draw_uniform(data.shape, host_dtype(data.dtype), -limit, limit, generator))
+        fill_uniform(data, -limit, limit, generator)
     elif distribution == "untruncated_normal":
-        copy_into(data, draw_normal(data.shape, host_dtype(data.dtype), 0.0, math.sqrt(variance),
-                                    generator))
+        fill_normal(data, 0.0, math.sqrt(variance), generator)
     elif distribution == "truncated_normal":
         # 0.8796… is the std of a unit normal truncated to [-2, 2].
         std = math.sqrt(variance) / 0.87962566103423978
