@@ -12,10 +12,9 @@ import re
 from collections import OrderedDict
 
 from linea._errors import FormatError
-from linea._files import read_regular
 from linea.io._layout import StoredState
 from linea.io._spec import keras_from_spec, spec_from_keras
-from linea.keras._saving import read_keras_archive, read_weights_h5, weights_h5_bytes
+from linea.keras._saving import read_keras_archive, read_weights_file, weights_h5_bytes
 from linea._files import atomic_write
 
 _VARIABLE_NAMES = {"dense": ("kernel", "bias"), "layer_normalization": ("gamma", "beta")}
@@ -58,8 +57,7 @@ def read_stored(path) -> StoredState:
             for variable in layer.weights:
                 state[variable.path] = variable._data.copy()
         return StoredState(state, ordered=True)
-    data = read_regular(source)
-    stored, ordered = read_weights_h5(data, source, report_order=True)
+    stored, ordered = read_weights_file(source, report_order=True)
     return stored_state(stored, source, ordered)
 
 

@@ -15,7 +15,7 @@ import zipfile
 
 from linea.backend import xp
 from linea._errors import FormatError
-from linea._files import atomic_write, read_regular
+from linea._files import atomic_write, open_regular, read_regular
 from linea._versions import mark_written
 
 __all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserialize_layer",
@@ -105,7 +105,14 @@ def save_model(model, filepath) -> None:
 
 # ---- reading ---------------------------------------------------------------------------
 
-def read_weights_h5(data: bytes, source: str, report_order: bool = False):
+def read_weights_file(filepath, report_order: bool = False):
+    """``read_weights_h5`` of a ``.weights.h5`` file, read from the file as needed (not all at once)."""
+    source = os.fspath(filepath)
+    with os.fdopen(open_regular(source), "rb") as stream:
+        return read_weights_h5(stream, source, report_order)
+
+
+def read_weights_h5(data, source: str, report_order: bool = False):
     """{layer path: [arrays in order]} from a Keras 3 weights file; FormatError if it is bad.
 
     With ``report_order``, also whether the file records its layers' creation order
@@ -115,10 +122,14 @@ def read_weights_h5(data: bytes, source: str, report_order: bool = False):
     it is read, so a hostile file cannot make linea allocate without bound.
     """
     h5py = _h5py()
-    if not data.startswith(b"\x89HDF\r\n\x1a\n"):
+    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
+    if stream.read(8) != b"\x89HDF\r\n\x1a\n":
         raise FormatError(f"{source}: not an HDF5 file (Keras .weights.h5 files are HDF5)")
+    stream.seek(0)
     try:
-        with h5py.File(io.BytesIO(data), "r") as handle:
+        with h5py.File(stream, "r") as handle:
             def child(group, name, where):
                 # Hard links only: an external or soft link would make HDF5 open other files.
                 if not isinstance(group.get(name, getlink=True), h5py.HardLink):
@@ -153,11 +164,11 @@ def read_weights_h5(data: bytes, source: str, report_order: bool = False):
                     if dataset.is_virtual or dataset.external:
                         raise FormatError(f"{source}: {name}/vars/{key} keeps its data in other "
                                           "files, which linea does not read")
-                    if dataset.size * dataset.dtype.itemsize > len(data):
+                    if dataset.size * dataset.dtype.itemsize > size:
                         raise FormatError(
                             f"{source}: {name}/vars/{key} declares {dataset.shape} of "
-                            f"{dataset.dtype}, more than the file's {len(data)} bytes hold")
-                    arrays.append(xp.array(dataset[()]))
+                            f"{dataset.dtype}, more than the file's {size} bytes hold")
+                    arrays.append(xp.asarray(dataset[()]))  # read once, into a fresh array
                 result[name] = arrays
             return (result, ordered) if report_order else result
     except FormatError:
@@ -226,11 +237,11 @@ def load_weights(model, filepath) -> None:
     source = os.fspath(filepath)
     if source.endswith(".keras"):
         _, data = read_keras_archive(source)
+        stored = read_weights_h5(data, source)
     else:
         if not source.endswith(".weights.h5"):
             raise ValueError(f"load_weights reads .weights.h5 or .keras files, got {source}")
-        data = read_regular(source)
-    stored = read_weights_h5(data, source)
+        stored = read_weights_file(source)
     if not model.built:
         raise ValueError(f"model '{model.name}' is not built: build or call it before load_weights")
     _assign(model, stored, source)
