@@ -97,14 +97,14 @@ def _pread_into(descriptor: int, view, offset: int) -> int:
 def read_regular(path, limit: int | None = None) -> bytes:
     """The bytes of the regular file ``path``: at most its size at open, and at most ``limit``."""
     source = os.fspath(path)
-    descriptor = open_regular(source)
-    try:
-        size = os.fstat(descriptor).st_size
+    with os.fdopen(open_regular(source), "rb", buffering=0) as stream:
+        size = os.fstat(stream.fileno()).st_size
         if limit is not None and size > limit:
             raise FormatError(f"{source}: {size} bytes is more than the {limit} this reader accepts")
-        return bytes(read_at(descriptor, 0, size, source=source))
-    finally:
-        os.close(descriptor)
+        data = stream.read(size)  # one buffer of the file's size, never more
+    if len(data) != size:
+        raise FormatError(f"{source}: the file shrank while it was read ({len(data)} of {size} bytes)")
+    return data
 
 
 # ---- writing ---------------------------------------------------------------------------------

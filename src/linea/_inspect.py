@@ -53,7 +53,7 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
                 rows.append({"layer": spec.name or "", "type": label, "convention": "",
                              "shapes": "", "dtype": "", "params": 0})
         return (rows, kind, None) if with_note else (rows, kind)
-    stored = io.read_stored(path, kind)
+    stored = io.read_stored(path, kind, shapes_only=True)  # headers only: any file size
     state = stored.tensors
     rows = []
     groups = ordered_groups(state)

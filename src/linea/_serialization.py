@@ -198,12 +198,14 @@ def check_safetensors_header(data: bytes, source: str, size: int | None = None) 
     return header, 8 + header_length
 
 
-def read_safetensors(path) -> tuple[dict, dict]:
+def read_safetensors(path, shapes_only: bool = False) -> tuple[dict, dict]:
     """(tensors as NumPy arrays, metadata) of a safetensors file; FormatError if it is bad.
 
     The header is validated first; then each tensor is read straight into its own
     array, so loading takes the memory of the tensors and nothing more. The tensors
-    come in the order a linea writer recorded, else in file order.
+    come in the order a linea writer recorded, else in file order. With ``shapes_only``
+    nothing but the header is read: each array is a zero-cost stand-in of the right
+    shape and dtype (what ``linea inspect`` needs).
     """
     source = os.fspath(path)
     descriptor = open_regular(source)
@@ -218,6 +220,9 @@ def read_safetensors(path) -> tuple[dict, dict]:
             if code not in _READABLE.values():
                 raise FormatError(f"{source}: tensor {name!r} has dtype {code}, which linea cannot "
                                   f"hold; it reads {', '.join(sorted(_READABLE.values()))}")
+            if shapes_only:
+                arrays[name] = xp.broadcast_to(xp.zeros((), _numpy_dtype(code)), entry["shape"])
+                continue
             array = xp.empty(entry["shape"], dtype=_numpy_dtype(code))
             if array.nbytes:
                 read_at(descriptor, data_start + start, array.nbytes,

@@ -45,15 +45,20 @@ def load_state_dict(path, format: str | None = None) -> "OrderedDict[str, np.nda
     return read_stored(path, format).tensors
 
 
-def read_stored(path, format: str | None = None) -> StoredState:
-    """A file's tensors with what the file says of their order (see ``_layout``)."""
+def read_stored(path, format: str | None = None, shapes_only: bool = False) -> StoredState:
+    """A file's tensors with what the file says of their order (see ``_layout``).
+
+    With ``shapes_only`` a reader may give zero-cost stand-ins of the right shape and
+    dtype instead of the data (safetensors and Keras weights read their headers only;
+    .pt files are mapped, not read).
+    """
     kind = detect_format(path, format)
     if kind == "safetensors":
-        return _safetensors.read_stored(path)
+        return _safetensors.read_stored(path, shapes_only)
     if kind == "torch":  # a pickled dict keeps the state dict's (module) order
-        return StoredState(_torch.read(path), ordered=True)
+        return StoredState(_torch.read(path, mapped=shapes_only), ordered=True)
     if kind == "keras":
-        return _keras_files.read_stored(path)
+        return _keras_files.read_stored(path, shapes_only)
     return StoredState(state_from_specs(_onnx.read(path), "torch"), ordered=True)
 
 

@@ -47,7 +47,7 @@ def stored_state(stored: dict, source: str, ordered: bool = False) -> StoredStat
     return StoredState(state, ordered=ordered, weightless=weightless, records_weightless=True)
 
 
-def read_stored(path) -> StoredState:
+def read_stored(path, shapes_only: bool = False) -> StoredState:
     """The tensors of a ``.weights.h5`` (or ``.keras``) file, with what it says of order."""
     source = os.fspath(path)
     if source.endswith(".keras"):
@@ -57,7 +57,7 @@ def read_stored(path) -> StoredState:
             for variable in layer.weights:
                 state[variable.path] = variable._data.copy()
         return StoredState(state, ordered=True)
-    stored, ordered = read_weights_file(source, report_order=True)
+    stored, ordered = read_weights_file(source, report_order=True, shapes_only=shapes_only)
     return stored_state(stored, source, ordered)
 
 

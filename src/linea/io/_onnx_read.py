@@ -101,6 +101,9 @@ def _tensor_array(tensor, folder: str, source: str, what: str) -> np.ndarray:
         raise FormatError(f"{source}: {what} {tensor.name!r} declares {list(tensor.dims)} "
                           f"({count * dtype.itemsize} bytes) but holds {held}")
     try:
+        if tensor.raw_data:  # the one copy out of the proto (read-only; layers copy it in)
+            return np.frombuffer(tensor.raw_data, dtype.newbyteorder("<")).astype(
+                dtype.newbyteorder("="), copy=False).reshape(tuple(tensor.dims))
         return np.array(onnx.numpy_helper.to_array(tensor))
     except Exception as error:
         raise FormatError(f"{source}: {what} {tensor.name!r} cannot be read: {error}") from None
@@ -153,6 +156,7 @@ class _Graph:
         self.constants = {}
         for tensor in graph.initializer:
             self.constants[tensor.name] = _tensor_array(tensor, folder, source, "initializer")
+            tensor.ClearField("raw_data")  # the bytes now live in the array: free the proto's copy
         self.nodes = list(graph.node)
         self.consumers = defaultdict(list)
         for node in self.nodes:
@@ -694,9 +698,10 @@ def specs_from_proto(model, source: str, folder: str = ".") -> list[LayerSpec]:
 def read(path) -> list[LayerSpec]:
     source = os.fspath(path)
     onnx = _onnx()
-    data = read_regular(source)
     try:
-        model = onnx.load_model_from_string(data)
+        model = onnx.load_model_from_string(read_regular(source))  # the bytes are freed once parsed
+    except FormatError:
+        raise
     except Exception as error:  # protobuf's DecodeError and friends
         raise FormatError(f"{source}: not a readable ONNX file: {str(error)[:200]}") from None
     if not model.HasField("graph"):

@@ -20,16 +20,16 @@ def read(path) -> "OrderedDict[str, np.ndarray]":
     return read_stored(path).tensors
 
 
-def read_stored(path) -> StoredState:
+def read_stored(path, shapes_only: bool = False) -> StoredState:
     """The tensors, ordered as recorded where a linea writer recorded the order (else not trusted)."""
     source = os.fspath(path)
     if source.endswith(".index.json"):
-        return StoredState(_read_sharded(source))
-    arrays, metadata = read_safetensors(source)
+        return StoredState(_read_sharded(source, shapes_only))
+    arrays, metadata = read_safetensors(source, shapes_only)
     return StoredState(OrderedDict(arrays), ordered="linea.keys" in metadata)
 
 
-def _read_sharded(source: str) -> "OrderedDict[str, np.ndarray]":
+def _read_sharded(source: str, shapes_only: bool = False) -> "OrderedDict[str, np.ndarray]":
     try:
         index = json.loads(read_regular(source, _MAX_INDEX).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
@@ -44,7 +44,7 @@ def _read_sharded(source: str) -> "OrderedDict[str, np.ndarray]":
         if os.path.basename(shard) != shard or shard in (".", "..") or not shard.endswith(".safetensors"):
             raise FormatError(f"{source}: shard {shard!r} must be a .safetensors file name in the "
                               "index's own folder")
-        shards[shard] = read(os.path.join(folder, shard))
+        shards[shard] = read_stored(os.path.join(folder, shard), shapes_only).tensors
     result = OrderedDict()
     for name, shard in weight_map.items():
         if name not in shards[shard]:

@@ -81,11 +81,12 @@ def _to_numpy(tensor, name: str, source: str):
                           f"{error}") from None
 
 
-def read(path) -> "OrderedDict[str, np.ndarray]":
+def read(path, mapped: bool = False) -> "OrderedDict[str, np.ndarray]":
     """The state dict of a torch.save file, as NumPy views of the tensors torch loaded.
 
     The file is opened once as a regular file; its zip directory is checked against
-    its size, then torch's restricted unpickler reads it from that descriptor.
+    its size, then torch's restricted unpickler reads it from that descriptor (or, with
+    ``mapped``, maps it: the tensors' bytes are read only where they are touched).
     """
     source = os.fspath(path)
     torch = _torch()
@@ -93,7 +94,8 @@ def read(path) -> "OrderedDict[str, np.ndarray]":
         size = os.fstat(stream.fileno()).st_size
         _check_container(stream, size, source)
         try:
-            loaded = torch.load(stream, map_location="cpu", weights_only=True)
+            loaded = torch.load(source, mmap=True, weights_only=True) if mapped else \
+                torch.load(stream, map_location="cpu", weights_only=True)
         except Exception as error:  # the restricted unpickler's and zip reader's errors
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise FormatError(f"{source}: not a readable PyTorch weights file: {message[:300]}") from None

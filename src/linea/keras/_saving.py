@@ -105,14 +105,14 @@ def save_model(model, filepath) -> None:
 
 # ---- reading ---------------------------------------------------------------------------
 
-def read_weights_file(filepath, report_order: bool = False):
+def read_weights_file(filepath, report_order: bool = False, shapes_only: bool = False):
     """``read_weights_h5`` of a ``.weights.h5`` file, read from the file as needed (not all at once)."""
     source = os.fspath(filepath)
     with os.fdopen(open_regular(source), "rb") as stream:
-        return read_weights_h5(stream, source, report_order)
+        return read_weights_h5(stream, source, report_order, shapes_only)
 
 
-def read_weights_h5(data, source: str, report_order: bool = False):
+def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: bool = False):
     """{layer path: [arrays in order]} from a Keras 3 weights file; FormatError if it is bad.
 
     With ``report_order``, also whether the file records its layers' creation order
@@ -168,7 +168,8 @@ def read_weights_h5(data, source: str, report_order: bool = False):
                         raise FormatError(
                             f"{source}: {name}/vars/{key} declares {dataset.shape} of "
                             f"{dataset.dtype}, more than the file's {size} bytes hold")
-                    arrays.append(xp.asarray(dataset[()]))  # read once, into a fresh array
+                    arrays.append(xp.broadcast_to(xp.zeros((), dataset.dtype), dataset.shape)
+                                  if shapes_only else xp.asarray(dataset[()]))  # read once
                 result[name] = arrays
             return (result, ordered) if report_order else result
     except FormatError:
