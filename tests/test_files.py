@@ -147,3 +147,39 @@ def test_every_dtype_save_accepts_loads_back_bit_for_bit(tmp_path, dtype):
     assert back["a"].numpy().dtype == array.dtype
     assert back["a"].numpy().tobytes() == array.tobytes()
     assert np.asarray(back["nested"]["b"]).tobytes() == array.T.copy().tobytes()
+
+
+def test_a_checkpoint_whose_tree_is_huge_is_refused_on_both_sides(tmp_path):
+    from safetensors.numpy import save_file
+
+    from linea._serialization import _MAX_TREE
+
+    with pytest.raises(ValueError, match="nothing was written"):
+        linea.save({"steps": list(range(_MAX_TREE // 4))}, tmp_path / "big.safetensors")
+    assert not (tmp_path / "big.safetensors").exists()
+    tree = '{"list": [' + ", ".join(['{"value": 1}'] * (_MAX_TREE // 12)) + "]}"
+    save_file({"t": np.zeros(1, np.float32)}, str(tmp_path / "bomb.safetensors"),
+              metadata={"format": "linea", "linea.tree": tree})
+    with pytest.raises(linea.FormatError, match="metadata tree"):
+        linea.load(tmp_path / "bomb.safetensors")
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "bfloat16", "int64"])
+def test_convert_of_a_pt_with_weights_linea_cannot_hold_writes_nothing_and_exits_1(tmp_path, dtype):
+    torch = pytest.importorskip("torch")
+    torch.save({"0.weight": torch.ones(3, 4, dtype=getattr(torch, dtype)),
+                "0.bias": torch.ones(3, dtype=getattr(torch, dtype))}, tmp_path / "m.pt")
+    for target in ("out.safetensors", "out.weights.h5"):
+        result = subprocess.run([sys.executable, "-m", "linea", "convert", str(tmp_path / "m.pt"),
+                                 str(tmp_path / target)], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1, result.stderr
+        assert f"dtype {dtype}" in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / target).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_save_state_dict_refuses_what_it_could_not_read_back(tmp_path):
+    for extension in (".safetensors", ".pt"):
+        with pytest.raises(TypeError, match="nothing was written"):
+            io.save_state_dict({"w": np.ones(3, np.complex64)}, tmp_path / f"s{extension}")
+    assert list(tmp_path.iterdir()) == []

@@ -28,6 +28,9 @@ __all__ = ["save", "load", "read_safetensors", "check_safetensors_header", "chec
 _TREE_KEY = "linea.tree"
 _KEYS_KEY = "linea.keys"
 _MAX_HEADER = 100 * 1024 * 1024
+#: The JSON tree of a checkpoint (numbers, strings, the structure of an optimizer's state)
+#: is small; a bigger one would cost ~20× its size in Python objects to decode.
+_MAX_TREE = 4 * 1024 * 1024
 #: safetensors dtype names and their item sizes.
 DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2,
                "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
@@ -108,8 +111,13 @@ def save(obj, f) -> None:
         # safetensors sorts tensors in the file; the key order goes in the metadata.
         metadata = {"format": "pt", _KEYS_KEY: json.dumps(list(obj))}
     else:
-        tree = _encode(obj, "", tensors)
-        metadata = {"format": "linea", _TREE_KEY: json.dumps(tree)}
+        tree = json.dumps(_encode(obj, "", tensors))
+        if len(tree) > _MAX_TREE:
+            raise ValueError(f"linea.save: the structure around the tensors takes {len(tree)} "
+                             f"characters of JSON, more than the {_MAX_TREE} linea.load accepts; "
+                             "store large data as arrays (they go in the tensor section); nothing "
+                             "was written")
+        metadata = {"format": "linea", _TREE_KEY: tree}
     check_savable(tensors, "linea.save")
     atomic_write(f, safetensors_save(tensors, metadata=metadata))
 
@@ -288,6 +296,9 @@ def load(f):
     tree = metadata.get(_TREE_KEY)
     if tree is None:
         return {name: Tensor._make(array) for name, array in arrays.items()}
+    if len(tree) > _MAX_TREE:
+        raise FormatError(f"{source}: the linea metadata tree is {len(tree)} characters, more than "
+                          f"the {_MAX_TREE} a checkpoint's structure takes; refusing to decode it")
     try:
         parsed = json.loads(tree)
     except (ValueError, RecursionError) as error:

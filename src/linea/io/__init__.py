@@ -21,6 +21,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from linea._serialization import check_savable
 from linea._tensor import host_array
 from linea.io import _keras_files, _onnx, _safetensors, _torch
 from linea.io._formats import FORMATS, detect_format
@@ -74,6 +75,7 @@ def save_state_dict(state, path, format: str | None = None, *, layout: str | Non
     """Write a state dict. Keras and ONNX files need a model structure, read from the keys."""
     kind = detect_format(path, format)
     arrays = OrderedDict((str(k), _host(v)) for k, v in state.items())
+    check_savable(arrays, "io.save_state_dict")  # before the destination is touched
     if kind == "safetensors":
         return _safetensors.write(arrays, path)
     if kind == "torch":
