@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from linea._errors import FormatError
-from linea._files import open_regular, read_at, read_regular
+from linea._files import open_regular, read_at
+from linea.io._onnx_scan import strip_initializer_data
 from linea.io._spec import LayerSpec
 from linea.nn._registry import ACTIVATIONS
 
@@ -109,6 +110,24 @@ def _tensor_array(tensor, folder: str, source: str, what: str) -> np.ndarray:
         raise FormatError(f"{source}: {what} {tensor.name!r} cannot be read: {error}") from None
 
 
+def _raw_array(tensor, descriptor: int, span: tuple, source: str) -> np.ndarray:
+    """An initializer whose raw bytes were left in the file: read from there into its array."""
+    dtype = _ELEMENTS.get(tensor.data_type)
+    if dtype is None or tensor.data_location != 0:
+        return _tensor_array(tensor, ".", source, "initializer")  # its own error
+    if len(tensor.dims) > 8 or any(d < 0 for d in tensor.dims):
+        raise FormatError(f"{source}: initializer {tensor.name!r} has dims {list(tensor.dims)}")
+    offset, length = span
+    count = math.prod(tensor.dims)
+    if length != count * dtype.itemsize:
+        raise FormatError(f"{source}: initializer {tensor.name!r} declares {list(tensor.dims)} "
+                          f"({count * dtype.itemsize} bytes) but holds {length}")
+    array = np.empty(tuple(tensor.dims), dtype.newbyteorder("<"))
+    if length:
+        read_at(descriptor, offset, length, into=array.reshape(-1).view(np.uint8), source=source)
+    return array.astype(dtype.newbyteorder("="), copy=False)
+
+
 def _attribute(node, name, default=None):
     for attribute in node.attribute:
         if attribute.name == name:
@@ -146,7 +165,7 @@ class _Match:
 class _Graph:
     """Constants, consumers and declared shapes of an ONNX graph."""
 
-    def __init__(self, model, source: str, folder: str) -> None:
+    def __init__(self, model, source: str, folder: str, raw=None) -> None:
         graph = model.graph
         self.source = source
         versions = [o.version for o in model.opset_import if o.domain in _STANDARD_DOMAINS]
@@ -154,9 +173,12 @@ class _Graph:
             raise FormatError(f"{source}: the model imports no standard ONNX opset")
         self.opset = versions[0]
         self.constants = {}
-        for tensor in graph.initializer:
-            self.constants[tensor.name] = _tensor_array(tensor, folder, source, "initializer")
-            tensor.ClearField("raw_data")  # the bytes now live in the array: free the proto's copy
+        descriptor, spans = raw if raw is not None else (None, [None] * len(graph.initializer))
+        if len(spans) != len(graph.initializer):
+            raise FormatError(f"{source}: the file's initializers could not be located")
+        for tensor, span in zip(graph.initializer, spans):
+            self.constants[tensor.name] = _tensor_array(tensor, folder, source, "initializer") \
+                if span is None else _raw_array(tensor, descriptor, span, source)
         self.nodes = list(graph.node)
         self.consumers = defaultdict(list)
         for node in self.nodes:
@@ -274,7 +296,7 @@ def _gemm(graph: _Graph, x: str, shape, node) -> _Match | None:
         if beta != 1.0:
             bias = bias * np.asarray(beta, bias.dtype)
     rows = shape[0] if shape is not None else None
-    return _Match([LayerSpec("linear", np.array(weight), bias)], node.output[0], [node],
+    return _Match([LayerSpec("linear", np.asarray(weight), bias)], node.output[0], [node],
                   [rows, out_features])
 
 
@@ -653,13 +675,13 @@ def _declared_shape(value_info) -> list | None:
             for d in kind.shape.dim]
 
 
-def specs_from_proto(model, source: str, folder: str = ".") -> list[LayerSpec]:
+def specs_from_proto(model, source: str, folder: str = ".", raw=None) -> list[LayerSpec]:
     graph_proto = model.graph
     if len(graph_proto.node) > _MAX_NODES:
         raise FormatError(f"{source}: {len(graph_proto.node)} nodes is more than an MLP has")
     if len(graph_proto.output) != 1:
         raise FormatError(f"{source}: expected one graph output, found {len(graph_proto.output)}")
-    graph = _Graph(model, source, folder)
+    graph = _Graph(model, source, folder, raw)
     data = [i for i in graph_proto.input if i.name not in graph.constants]
     if not data:
         raise FormatError(f"{source}: the graph has no data input")
@@ -698,16 +720,27 @@ def specs_from_proto(model, source: str, folder: str = ".") -> list[LayerSpec]:
 def read(path) -> list[LayerSpec]:
     source = os.fspath(path)
     onnx = _onnx()
+    with os.fdopen(open_regular(source), "rb", buffering=0) as stream:
+        # The weights' bytes are located, left out of what protobuf parses, and read into
+        # their arrays: one copy of the weights in memory, not three.
+        located = strip_initializer_data(stream.fileno())
+        try:
+            if located is None:
+                stream.seek(0)
+                size = os.fstat(stream.fileno()).st_size
+                model, raw = onnx.load_model_from_string(stream.read(size)), None
+            else:
+                model, raw = onnx.load_model_from_string(located[0]), (stream.fileno(), located[1])
+        except Exception as error:  # protobuf's DecodeError and friends
+            raise FormatError(f"{source}: not a readable ONNX file: {str(error)[:200]}") from None
+        if not model.HasField("graph"):
+            raise FormatError(f"{source}: the ONNX file holds no graph")
+        return _specs(model, source, raw)
+
+
+def _specs(model, source: str, raw) -> list[LayerSpec]:
     try:
-        model = onnx.load_model_from_string(read_regular(source))  # the bytes are freed once parsed
-    except FormatError:
-        raise
-    except Exception as error:  # protobuf's DecodeError and friends
-        raise FormatError(f"{source}: not a readable ONNX file: {str(error)[:200]}") from None
-    if not model.HasField("graph"):
-        raise FormatError(f"{source}: the ONNX file holds no graph")
-    try:
-        return specs_from_proto(model, source, os.path.dirname(os.path.abspath(source)))
+        return specs_from_proto(model, source, os.path.dirname(os.path.abspath(source)), raw)
     except FormatError:
         raise
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError) as error:
