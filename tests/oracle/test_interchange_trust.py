@@ -18,7 +18,6 @@ torch = pytest.importorskip("torch", reason="PyTorch is an oracle; install the t
 keras = pytest.importorskip("keras", reason="Keras 3 is an oracle; install the test extra")
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime is an oracle; install the test extra")
 onnx = pytest.importorskip("onnx", reason="onnx writes the test graphs; install the test extra")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from safetensors.torch import save_file, save_model  # noqa: E402
 
 import linea  # noqa: E402
