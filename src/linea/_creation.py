@@ -42,7 +42,8 @@ def as_array(data, dtype=None):
             array = xp.array(data)
         except (ValueError, TypeError) as error:
             raise TypeError(f"cannot make a tensor from {type(data).__name__}: {error}") from None
-        if array.dtype == object or array.dtype.kind in "SUV":
+        if array.dtype == object or array.dtype.kind in "SU" or (
+                array.dtype.kind == "V" and not _dtype.is_floating(array.dtype)):
             raise TypeError(
                 f"cannot make a tensor from {type(data).__name__} holding non-numeric values "
                 f"(dtype {array.dtype}); give numbers, nested lists of numbers or an array"

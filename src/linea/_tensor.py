@@ -592,6 +592,9 @@ class Tensor:
     def half(self):
         return _ops_shape.cast(self, _dtype.float16)
 
+    def bfloat16(self):
+        return _ops_shape.cast(self, _dtype.bfloat16)
+
     def long(self):
         return _ops_shape.cast(self, _dtype.int64)
 

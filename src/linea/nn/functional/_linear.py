@@ -21,6 +21,7 @@ __all__ = ["linear", "dense"]
 _make = Tensor._make
 _matmul = xp.matmul
 _ndarray = xp.ndarray
+_FLOAT32 = xp.float32
 
 
 def _name(kernel_layout: bool) -> str:
@@ -101,6 +102,44 @@ def _affine_any(x, w_in_out, b):
     return out if b is None else out + b
 
 
+def _affine_low_precision(input, weight, bias, kernel_layout, x, w_in_out, b, out_features):
+    """The affine node for float16/bfloat16 weights: float32 BLAS on the exactly widened values,
+    the sum (bias included) rounded once to the weight's dtype, as PyTorch's CPU kernels do.
+
+    NumPy has no BLAS for either type (its own loops are 8–80× slower than float32).
+    The gradients are computed the same way and rounded once to their tensors' dtypes.
+    """
+    low = x.dtype
+    lead = x.shape[:-1]
+    x32 = x.reshape((math.prod(lead), x.shape[-1])).astype(_FLOAT32)
+    w32 = w_in_out.astype(_FLOAT32)
+    b32 = None if b is None else b.astype(_FLOAT32)
+    out = affine_rows(x32, w32, b32).astype(low).reshape(lead + (out_features,))
+    result = _make(out)
+    if not grad_enabled():
+        return result
+    needs_x = input._requires_grad
+    needs_w = weight._requires_grad
+    needs_b = bias is not None and bias._requires_grad
+    if needs_x or needs_w or needs_b:
+
+        def backward(grad):
+            g32 = grad.reshape((x32.shape[0], out_features)).astype(_FLOAT32)
+            grad_x = grad_w = grad_b = None
+            if needs_x:
+                grad_x = (g32 @ w32.T).astype(low).reshape(x.shape)
+            if needs_w:
+                grad_in_out = (x32.T @ g32).astype(low)
+                grad_w = grad_in_out if kernel_layout else grad_in_out.T
+            if needs_b:
+                grad_b = g32.sum(axis=0).astype(low)
+            return grad_x, grad_w, grad_b
+
+        record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward,
+               (weight._data,) * needs_x + (x,) * needs_w)
+    return result
+
+
 def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> Tensor:
     """The one fused affine node behind ``linear`` (weight (out, in)) and ``dense`` (kernel (in, out))."""
     w = weight._data
@@ -134,6 +173,8 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
         if b.ndim != 1 or b.shape[0] != out_features:
             raise ShapeError(f"{_name(kernel_layout)} expects a bias of shape ({out_features},), "
                              f"got {b.shape}")
+    if type(x) is _ndarray and w.dtype.itemsize == 2:  # float16 / bfloat16: no BLAS of their own
+        return _affine_low_precision(input, weight, bias, kernel_layout, x, w_in_out, b, out_features)
     if type(x) is not _ndarray:  # another array library: the same map in its namespace
         space = namespace_of(x)
         lead = x_shape[:-1]

@@ -269,6 +269,9 @@ class Module:
     def half(self) -> "Module":
         return self.to(_dtype.float16)
 
+    def bfloat16(self) -> "Module":
+        return self.to(_dtype.bfloat16)
+
     def cpu(self) -> "Module":
         return self
 

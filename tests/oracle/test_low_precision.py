@@ -1,0 +1,101 @@
+"""bfloat16 and float16 Linear layers against PyTorch's CPU kernels: float32 BLAS on the widened
+values, rounded once to the layer's dtype, forward and backward."""
+import numpy as np
+import pytest
+
+import linea
+from linea import nn
+
+torch = pytest.importorskip("torch", reason="PyTorch is the oracle; install the test extra")
+
+DTYPES = {"bfloat16": (linea.bfloat16, torch.bfloat16), "float16": (linea.float16, torch.float16)}
+RNG = np.random.default_rng(12)
+
+
+def ulp(values: np.ndarray, name: str) -> np.ndarray:
+    """One unit in the last place of each value in ``name`` (bfloat16: 8 bits, float16: 11)."""
+    mantissa = 8 if name == "bfloat16" else 11
+    exponent = np.floor(np.log2(np.maximum(np.abs(values), np.finfo(np.float32).tiny)))
+    if name == "float16":
+        exponent = np.maximum(exponent, -14)  # float16's subnormals share one spacing
+    return 2.0 ** (exponent - (mantissa - 1))
+
+
+def assert_within_one_ulp(ours, theirs, name):
+    ours, theirs = ours.float().detach().numpy(), theirs.float().detach().numpy()
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_less(np.abs(ours - theirs), ulp(theirs, name) * 1.0001 + 1e-30)
+
+
+def twins(in_features, out_features, name, bias=True):
+    ours_dtype, theirs_dtype = DTYPES[name]
+    theirs = torch.nn.Linear(in_features, out_features, bias=bias).to(theirs_dtype)
+    ours = nn.Linear(in_features, out_features, bias=bias, dtype=ours_dtype)
+    with linea.no_grad():
+        ours.weight.copy_(linea.tensor(theirs.weight.detach().float().numpy()).to(ours_dtype))
+        if bias:
+            ours.bias.copy_(linea.tensor(theirs.bias.detach().float().numpy()).to(ours_dtype))
+    return ours, theirs
+
+
+@pytest.mark.parametrize("name", sorted(DTYPES))
+@pytest.mark.parametrize("shape,out_features,bias", [((3, 7), 5, True), ((2, 4, 64), 33, True),
+                                                     ((1, 512), 512, True), ((16, 96), 40, False)],
+                         ids=str)
+def test_linear_forward_and_backward_match_torch_within_one_ulp(name, shape, out_features, bias):
+    ours_dtype, theirs_dtype = DTYPES[name]
+    ours, theirs = twins(shape[-1], out_features, name, bias)
+    x = RNG.standard_normal(shape).astype(np.float32)
+    theirs_x = torch.from_numpy(x).to(theirs_dtype).requires_grad_()
+    ours_x = linea.tensor(theirs_x.detach().float().numpy()).to(ours_dtype).requires_grad_()
+    ours_y, theirs_y = ours(ours_x), theirs(theirs_x)
+    assert ours_y.dtype == ours_dtype
+    assert_within_one_ulp(ours_y, theirs_y, name)
+    g = RNG.standard_normal(ours_y.shape).astype(np.float32)
+    theirs_y.backward(torch.from_numpy(g).to(theirs_dtype))
+    ours_y.backward(linea.tensor(g).to(ours_dtype))
+    assert ours.weight.grad.dtype == ours_x.grad.dtype == ours_dtype
+    assert_within_one_ulp(ours_x.grad, theirs_x.grad, name)
+    assert_within_one_ulp(ours.weight.grad, theirs.weight.grad, name)
+    if bias:
+        assert_within_one_ulp(ours.bias.grad, theirs.bias.grad, name)
+
+
+@pytest.mark.parametrize("name", sorted(DTYPES))
+def test_the_product_is_float32_math_on_the_rounded_values_rounded_once(name):
+    ours_dtype, _ = DTYPES[name]
+    layer = nn.Linear(6, 4, dtype=ours_dtype)
+    x = linea.randn(3, 6).to(ours_dtype)
+    expected = (x.float().numpy() @ layer.weight.float().detach().numpy().T
+                + layer.bias.float().detach().numpy()).astype(ours_dtype.numpy)
+    assert layer(x).numpy().tobytes() == expected.tobytes()
+
+
+def test_module_and_tensor_conversions_to_bfloat16():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).bfloat16()
+    assert {p.dtype for p in model.parameters()} == {linea.bfloat16}
+    x = linea.randn(5, 4).bfloat16()
+    assert x.dtype == linea.bfloat16 and model(x).dtype == linea.bfloat16
+    assert linea.tensor(np.ones(2, linea.bfloat16.numpy)).dtype == linea.bfloat16
+
+
+@pytest.mark.parametrize("name", sorted(DTYPES))
+def test_low_precision_state_dicts_round_trip_with_torch_files(name, tmp_path):
+    from safetensors.torch import save_file
+
+    ours_dtype, theirs_dtype = DTYPES[name]
+    theirs = torch.nn.Linear(5, 3).to(theirs_dtype)
+    save_file(theirs.state_dict(), str(tmp_path / "t.safetensors"))
+    torch.save(theirs.state_dict(), tmp_path / "t.pt")
+    for path in (tmp_path / "t.safetensors", tmp_path / "t.pt"):
+        state = linea.io.load_state_dict(path)
+        layer = nn.Linear(5, 3, dtype=ours_dtype)
+        layer.load_state_dict({k: linea.Tensor._make(np.asarray(v)) for k, v in state.items()})
+        assert layer.weight.float().detach().numpy().tobytes() == \
+            theirs.weight.detach().float().numpy().tobytes()
+    linea.save(layer.state_dict(), tmp_path / "ours.safetensors")
+    from safetensors.torch import load_file
+
+    back = load_file(str(tmp_path / "ours.safetensors"))
+    assert back["weight"].dtype == theirs_dtype
+    assert torch.equal(back["weight"], theirs.weight.detach())
