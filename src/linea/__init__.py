@@ -4,6 +4,7 @@
 ``linea.keras.layers.Dense`` has Keras 3's (y = activation(x K + b), kernel
 (in, units)). Both run on one engine: ``linea.Tensor`` and its autograd.
 """
+from linea._autocast import autocast  # noqa: F401 - linea.autocast
 from linea._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from linea.backend import get_num_threads, set_num_threads
 from linea._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
@@ -20,7 +21,7 @@ from linea._tensor import Tensor, device
 #: Loaded on first use, so `import linea` costs little more than NumPy: name → module.
 _LAZY_MODULES = {"nn": "linea.nn", "optim": "linea.optim", "utils": "linea.utils",
                  "io": "linea.io", "convert": "linea.convert", "data": "linea.data",
-                 "keras": "linea.keras"}
+                 "keras": "linea.keras", "amp": "linea.amp"}
 
 
 def __getattr__(name: str):
@@ -60,5 +61,5 @@ __all__ = [
     "set_num_threads", "get_num_threads", "get_default_dtype", "save", "load",
     "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
     "bool", "float", "double", "half", "long", "nn", "optim", "utils", "compile", "io", "convert",
-    "data",
+    "data", "autocast", "amp",
 ]

@@ -14,6 +14,7 @@ from linea.backend import blas_ready, kind_of, namespace_of, space_of, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
 from linea._tensor import Tensor
+from linea._autocast import cast_for
 
 _make = Tensor._make
 _maximum = xp.maximum
@@ -351,7 +352,15 @@ def _as_matrix_operand(value):
 
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy's rules for 1-D and batched operands."""
-    a, b = _as_matrix_operand(a), _as_matrix_operand(b)
+    a, b = cast_for("matmul", _as_matrix_operand(a), _as_matrix_operand(b))
+    x, y = a._data, b._data
+    if type(x) is _ndarray and x.dtype == y.dtype and x.dtype.itemsize == 2 and x.dtype.kind in "fV":
+        # float16/bfloat16 have no BLAS: float32 BLAS on the widened values, rounded once.
+        return _matmul_tensors(a.float(), b.float()).to(a.dtype)
+    return _matmul_tensors(a, b)
+
+
+def _matmul_tensors(a: Tensor, b: Tensor) -> Tensor:
     x, y = a._data, b._data
     if x.ndim == 0 or y.ndim == 0:
         raise ShapeError(f"matmul needs operands of at least 1 dimension, got {a.shape} and {b.shape}")

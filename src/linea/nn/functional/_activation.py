@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from linea import _dtype
 from linea.backend import erf, space_of
 from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
@@ -19,6 +20,7 @@ __all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softplus", "softmax
            "log_softmax", "silu"]
 
 _make = Tensor._make
+_LOW = (_dtype.bfloat16, _dtype.float16)
 
 
 def _tensor(input, function: str) -> Tensor:
@@ -125,6 +127,8 @@ def _softmax_dim(ndim: int, dim, function: str) -> int:
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / Σ exp(x) along ``dim``."""
     input = _tensor(input, "softmax")
+    if input.dtype in _LOW:  # computed in float32, the output rounded once
+        return softmax(input.float(), dim).to(input.dtype)
     if dtype is not None:
         input = input.to(dtype)
     x = input._data
@@ -144,6 +148,8 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """x - log Σ exp(x) along ``dim``."""
     input = _tensor(input, "log_softmax")
+    if input.dtype in _LOW:
+        return log_softmax(input.float(), dim).to(input.dtype)
     if dtype is not None:
         input = input.to(dtype)
     x = input._data

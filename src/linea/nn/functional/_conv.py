@@ -12,6 +12,7 @@ from linea._errors import ShapeError
 from linea._ops_shape import cat
 from linea._tensor import Tensor
 from linea.nn.functional._linear import as_float_input, linear
+from linea._autocast import cast_for
 
 __all__ = ["conv2d", "unfold_patches", "conv2d_padding"]
 
@@ -108,6 +109,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     weight is (C_out, C_in/groups, kh, kw); bias (C_out,) or None. An unbatched
     (C_in, H, W) input gives (C_out, OH, OW).
     """
+    input, weight, bias = cast_for("conv2d", input, weight, bias)
     input = as_float_input(input, weight, "conv2d()")
     unbatched = input.ndim == 3
     if unbatched:

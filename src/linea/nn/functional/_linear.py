@@ -15,6 +15,7 @@ from linea.backend import blas_ready, from_host, host_dtype, kind_of, namespace_
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
+from linea._autocast import autocast_dtype, cast_for
 
 __all__ = ["linear", "dense"]
 
@@ -142,6 +143,8 @@ def _affine_low_precision(input, weight, bias, kernel_layout, x, w_in_out, b, ou
 
 def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> Tensor:
     """The one fused affine node behind ``linear`` (weight (out, in)) and ``dense`` (kernel (in, out))."""
+    if autocast_dtype() is not None:  # round input, weight and bias to the autocast dtype
+        input, weight, bias = cast_for("dense" if kernel_layout else "linear", input, weight, bias)
     w = weight._data
     # Fast path: a plain tensor of the weight's very dtype needs no conversion or dtype check.
     if input.__class__ is Tensor and input._data.dtype is w.dtype:

@@ -12,6 +12,7 @@ from linea.backend import kind_of, namespace_of, put_along_axis, space_of, take_
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn.functional._activation import log_softmax, softplus
+from linea._autocast import cast_for
 
 __all__ = ["mse_loss", "l1_loss", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits"]
 
@@ -47,6 +48,7 @@ def _check_same_shape(input: Tensor, target: Tensor, function: str) -> None:
 
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """(input - target)², reduced."""
+    input, target = cast_for("mse_loss", input, target)
     target = _as_target(target, input)
     _check_same_shape(input, target, "mse_loss")
     difference = input - target
@@ -55,6 +57,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """|input - target|, reduced."""
+    input, target = cast_for("l1_loss", input, target)
     target = _as_target(target, input)
     _check_same_shape(input, target, "l1_loss")
     return _reduce((input - target).abs(), reduction)
@@ -126,6 +129,7 @@ def _broadcast_class_weight(weight: Tensor, ndim: int) -> Tensor:
 def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """-input[target] (input holds log-probabilities), weighted, reduced as in PyTorch."""
+    input, weight = cast_for("nll_loss", input, weight)
     target = _as_target(target, input)
     if kind_of(target._data) not in "iu":
         raise DTypeError(f"nll_loss expects integer class indices, got {target.dtype}; use .long()")
@@ -159,6 +163,7 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     With label smoothing ε over C classes: (1-ε)·nll + ε/C·Σ_c -log p_c, reduced
     as PyTorch does (the mean divides by the summed weights of valid targets).
     """
+    input, target, weight = cast_for("cross_entropy", input, target, weight)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     if reduction not in _REDUCTIONS:
@@ -253,6 +258,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | Non
                                      reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """-[pos_weight·t·log σ(x) + (1-t)·log(1-σ(x))], computed from logits stably."""
+    input, target, weight, pos_weight = cast_for("binary_cross_entropy_with_logits", input, target,
+                                                 weight, pos_weight)
     target = _as_target(target, input)
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
     if pos_weight is None:

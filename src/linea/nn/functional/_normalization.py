@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from linea import _dtype
 from linea._autograd import needs_grad, record
 from linea.backend import copy_of, host_dtype, namespace_of, space_of, xp
 from linea._errors import ShapeError
@@ -23,6 +24,10 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     The variance is the biased one (divided by N), as in PyTorch and Keras. One
     fused node: the gradient is the closed form, tested against the composed ops.
     """
+    if isinstance(input, Tensor) and input.dtype in (_dtype.bfloat16, _dtype.float16):
+        # Computed in float32, the output rounded once to the input's dtype (PyTorch's CPU kernel).
+        wide = [None if t is None else t.float() for t in (weight, bias)]
+        return layer_norm(input.float(), normalized_shape, wide[0], wide[1], eps).to(input.dtype)
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if not isinstance(input, Tensor):  # raw data, converted as a Linear converts it
         input = as_float_input(input, weight, "layer_norm()") if weight is not None else \
