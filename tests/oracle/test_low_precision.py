@@ -99,3 +99,18 @@ def test_low_precision_state_dicts_round_trip_with_torch_files(name, tmp_path):
     back = load_file(str(tmp_path / "ours.safetensors"))
     assert back["weight"].dtype == theirs_dtype
     assert torch.equal(back["weight"], theirs.weight.detach())
+
+
+@pytest.mark.parametrize("name", sorted(DTYPES))
+def test_a_low_precision_torch_file_loads_as_a_model_of_that_dtype(name, tmp_path):
+    ours_dtype, theirs_dtype = DTYPES[name]
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).to(theirs_dtype)
+    torch.save(theirs.state_dict(), tmp_path / "m.pt")
+    model = linea.io.load_model(tmp_path / "m.pt", activation="tanh")
+    assert {p.dtype for p in model.parameters()} == {ours_dtype}
+    x = RNG.standard_normal((5, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x).to(theirs_dtype))
+    with linea.no_grad():
+        got = model(linea.tensor(x).to(ours_dtype))
+    np.testing.assert_allclose(got.float().numpy(), expected.float().numpy(), rtol=2 ** -6, atol=2e-2)

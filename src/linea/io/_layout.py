@@ -201,16 +201,14 @@ def _settings(text: str | None, entry: str) -> dict:
     return settings
 
 
-_WEIGHT_DTYPES = ("float16", "float32", "float64")
+_WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def _check_weight_dtype(name: str, array, source: str) -> None:
     """A layer weight must be floating point of a dtype linea computes in: else a FormatError."""
     dtype = getattr(array.dtype, "name", str(array.dtype))
     if dtype not in _WEIGHT_DTYPES:
-        hint = ("bfloat16 weights are not read into layers yet: convert the file to float32 "
-                "first (in PyTorch: {k: v.float() for k, v in state.items()})"
-                if dtype == "bfloat16" else "a layer's weights must be floating point")
+        hint = "a layer's weights must be floating point (float16, bfloat16, float32 or float64)"
         raise FormatError(f"{source}: {name} has dtype {dtype}; {hint}")
 
 
