@@ -56,3 +56,14 @@ def gradcheck(op, *arrays, eps=1e-6, tol=1e-6):
         assert tensor.grad is not None, "no gradient reached an input"
         assert tensor.grad.shape == tensor.shape
         np.testing.assert_allclose(tensor.grad._data, grad, rtol=tol, atol=tol)
+
+
+#: Source of ``peak()`` for scripts run in a fresh subprocess: the process's own peak resident
+#: bytes, from /proc/self/status VmHWM (``ru_maxrss`` is inherited across fork+exec on Linux).
+PEAK_SOURCE = '''
+def peak():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+'''

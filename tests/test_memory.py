@@ -17,18 +17,13 @@ import pytest
 
 import linea
 from linea import io, nn
+from _helpers import PEAK_SOURCE
 
 SIZE = 8192  # Linear(8192, 8192) in float32: 256 MiB
 
-MEASURE = textwrap.dedent("""
+MEASURE = PEAK_SOURCE + textwrap.dedent("""
     import json, os, sys, warnings
     warnings.simplefilter("ignore")
-
-    def peak():  # VmHWM: this process's own peak resident bytes (ru_maxrss survives exec)
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
 
     import linea
     from linea import io, nn

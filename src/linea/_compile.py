@@ -184,12 +184,13 @@ class CompiledModel:
         self._structure = None
         self._fallback = None
         self._layers = ()
+        self._generation = 0  # bumped by each survey: plans of older generations are dropped
         self._survey(stacklevel=4)
 
     def _survey(self, stacklevel: int) -> None:
         """Flatten the model and check its layers, as its structure is now."""
         self._structure = STRUCTURE_VERSION[0]
-        self._generation = getattr(self, "_generation", 0) + 1  # plans of older ones are dropped
+        self._generation += 1
         self._fallback = None
         try:
             self._layers = _flatten(self.model)

@@ -22,7 +22,7 @@ import threading
 
 from linea._errors import FormatError
 
-__all__ = ["open_regular", "read_regular", "read_at", "atomic_write", "file_size"]
+__all__ = ["open_regular", "read_regular", "read_at", "atomic_write"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -63,15 +63,6 @@ def open_regular(path) -> int:
     if hasattr(os, "set_blocking"):
         os.set_blocking(descriptor, True)
     return descriptor
-
-
-def file_size(path) -> int:
-    """The size of the regular file ``path`` (FormatError for anything else)."""
-    descriptor = open_regular(path)
-    try:
-        return os.fstat(descriptor).st_size
-    finally:
-        os.close(descriptor)
 
 
 def read_at(descriptor: int, offset: int, size: int, into=None, source: str = "") -> bytes | None:
@@ -148,13 +139,12 @@ def _remove_stale_temporaries(target: str) -> None:
                 pass
 
 
-def _mode_for(target: str) -> int:
+def _existing_mode(target: str) -> int | None:
+    """The permission bits of ``target``, or None for a file not yet there."""
     try:
         return stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return None
 
 
 def _fsync_folder(folder: str) -> None:
@@ -170,26 +160,25 @@ def _fsync_folder(folder: str) -> None:
         os.close(descriptor)
 
 
-def atomic_write(path, data) -> None:
-    """Write ``data`` (bytes, or a function writing to a binary stream) so that ``path`` is
-    either the old file or the whole new one, never a part."""
+def atomic_write(path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` is either the old file or the whole new one, never a part."""
     target = os.path.realpath(os.fspath(path))  # through a symlink to the file it names
     if os.path.isdir(target):
         raise IsADirectoryError(f"{os.fspath(path)} is a directory; give a file name to write to")
     folder = os.path.dirname(target)
     _remove_stale_temporaries(target)
     temporary = _temporary_name(target)
-    mode = _mode_for(target)
+    mode = _existing_mode(target)
     try:
+        # A new file: 0666, which the kernel narrows by the umask, as open() would. An existing
+        # one: private while written, then given the target's own bits.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC |
-                             getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0), 0o600)
+                             getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0),
+                             0o666 if mode is None else 0o600)
         with os.fdopen(descriptor, "wb") as stream:
-            if callable(data):
-                data(stream)
-            else:
-                stream.write(data)
+            stream.write(data)
             stream.flush()
-            if hasattr(os, "fchmod"):
+            if mode is not None and hasattr(os, "fchmod"):
                 os.fchmod(stream.fileno(), mode)
             os.fsync(stream.fileno())
         os.replace(temporary, target)

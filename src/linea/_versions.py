@@ -9,7 +9,7 @@ reshapes) all lead to the array that owns the memory:
 - every in-place write (``add_``, ``x[i] = v``, ``copy_``, ``fill_``, optimizer
   steps, ``load_state_dict``, ``.data = ...``) calls ``mark_written(array)``, which
   stamps the owning array with a fresh tick from one global clock and counts its version;
-- a recorded op stamps its node with the clock's current tick;
+- a recorded op's node keeps the tick of the latest write (``_LATEST``, read by ``Node``);
 - ``backward()`` checks a node's saved arrays only when some write happened after the
   node was recorded (one integer comparison otherwise), and raises if one of its
   saved arrays was written since.
@@ -24,19 +24,14 @@ import weakref
 
 from linea.backend import owner
 
-__all__ = ["mark_written", "version_of", "tick", "check_saved", "written_since"]
+__all__ = ["mark_written", "version_of", "check_saved", "written_since"]
 
 _CLOCK = itertools.count(1)  # next() is atomic in CPython: threads never share a tick
-#: id(owning array) -> [tick of the last write, version, weak reference or the array's id]
+#: id(owning array) -> [tick of the last write, version, weak reference (None: trust the id)]
 _STAMPS: dict = {}
 #: The tick of the latest write anywhere: nodes recorded after it need no check.
 _LATEST = [0]
 _PRUNE_AT = [4096]
-
-
-def tick() -> int:
-    """The clock's current tick, for a node being recorded now."""
-    return _LATEST[0]
 
 
 def _reference(array):

@@ -21,16 +21,11 @@ import pytest
 
 import linea
 from linea import keras as lk
+from _helpers import PEAK_SOURCE
 
-LOADER = textwrap.dedent("""
+LOADER = PEAK_SOURCE + textwrap.dedent("""
     import json, sys, time, warnings
     warnings.simplefilter("ignore")
-
-    def peak():  # VmHWM: this process's own peak resident bytes (ru_maxrss survives exec)
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
 
     import linea
     from linea import io, keras

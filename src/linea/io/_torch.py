@@ -14,8 +14,7 @@ from collections import OrderedDict
 import numpy as np
 
 from linea._errors import FormatError
-from linea._files import atomic_write
-from linea._files import open_regular
+from linea._files import atomic_write, open_regular
 
 _MAX_MEMBERS = 100_000
 

@@ -51,42 +51,36 @@ def _number(value, what: str, schedule: str) -> float:
     return value
 
 
-class ExponentialDecay(LearningRateSchedule):
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+class _StepDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: lr₀, decay_steps, decay_rate and the
+    progress p = step / decay_steps (⌊p⌋ if staircase); each subclass applies its formula."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        name = name or type(self).__name__
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", name)
         self.decay_steps = _positive(decay_steps, "decay_steps", name)
         self.decay_rate = _number(decay_rate, "decay_rate", name)
         self.staircase, self.name = bool(staircase), name
 
-    def __call__(self, step) -> float:
+    def _progress(self, step):
         p = _F32(step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return float(_F32(self.initial_learning_rate) * np.power(_F32(self.decay_rate), p))
+        return np.floor(p) if self.staircase else p
 
     def get_config(self) -> dict:
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", name)
-        self.decay_steps = _positive(decay_steps, "decay_steps", name)
-        self.decay_rate = _number(decay_rate, "decay_rate", name)
-        self.staircase, self.name = bool(staircase), name
-
+class ExponentialDecay(_StepDecay):
     def __call__(self, step) -> float:
-        p = _F32(step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return float(_F32(self.initial_learning_rate) / (_F32(1) + _F32(self.decay_rate) * p))
+        return float(_F32(self.initial_learning_rate) * np.power(_F32(self.decay_rate),
+                                                                 self._progress(step)))
 
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+class InverseTimeDecay(_StepDecay):
+    def __call__(self, step) -> float:
+        return float(_F32(self.initial_learning_rate) /
+                     (_F32(1) + _F32(self.decay_rate) * self._progress(step)))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
