@@ -21,7 +21,8 @@ from linea._tensor import Tensor, device
 #: Loaded on first use, so `import linea` costs little more than NumPy: name → module.
 _LAZY_MODULES = {"nn": "linea.nn", "optim": "linea.optim", "utils": "linea.utils",
                  "io": "linea.io", "convert": "linea.convert", "data": "linea.data",
-                 "keras": "linea.keras", "amp": "linea.amp"}
+                 "keras": "linea.keras", "amp": "linea.amp",
+                 "quantization": "linea.quantization"}
 
 
 def __getattr__(name: str):

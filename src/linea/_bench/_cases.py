@@ -377,3 +377,59 @@ def memory_torch(params: dict) -> dict:
     loss.backward()
     optimizer.step()
     return {"peak_bytes": (peak_kib() - baseline) * 1024, "peak_reset": supported}
+
+
+# ---- precision: int8 dynamic quantization and bf16 autocast ----------------------------------
+
+PRECISION_SHAPES = [(1, 1024, 1024), (256, 1024, 1024), (64, 4096, 4096), (32, 512, 512)]
+
+
+def precision_linea(params: dict) -> dict:
+    import os
+
+    import linea
+    from linea.quantization import kernel_info, quantize_dynamic
+
+    set_threads(params["threads"])
+    x, w, b, _ = _linear_data(*params["shape"])
+    layer = linea.nn.Linear(w.shape[1], w.shape[0])
+    with linea.no_grad():
+        layer.weight.copy_(w)
+        layer.bias.copy_(b)
+    xt = linea.from_numpy(x)
+    quantized = quantize_dynamic(layer)
+    result = {"path": kernel_info()["path"], "threads_int8": 1}
+    with linea.no_grad():
+        result["float32"] = measure(lambda: layer(xt), params["budget"])
+        result["int8"] = measure(lambda: quantized(xt), params["budget"])
+        os.environ["LINEA_INT8_KERNEL"] = "numpy"
+        result["int8_fallback"] = measure(lambda: quantized(xt), params["budget"])
+        del os.environ["LINEA_INT8_KERNEL"]
+        with linea.autocast("cpu", dtype=linea.bfloat16):
+            result["bf16_autocast"] = measure(lambda: layer(xt), params["budget"])
+    return result
+
+
+def precision_torch(params: dict) -> dict:
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(params["threads"])
+    x, w, b, _ = _linear_data(*params["shape"])
+    layer = torch.nn.Linear(w.shape[1], w.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(w))
+        layer.bias.copy_(torch.from_numpy(b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantized = torch.ao.quantization.quantize_dynamic(
+            torch.nn.Sequential(layer), {torch.nn.Linear}, dtype=torch.qint8)
+    xt = torch.from_numpy(x)
+    result = {}
+    with torch.no_grad():
+        result["float32"] = measure(lambda: layer(xt), params["budget"])
+        result["int8"] = measure(lambda: quantized(xt), params["budget"])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            result["bf16_autocast"] = measure(lambda: layer(xt), params["budget"])
+    return result

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from linea._bench._cases import LINEAR_SHAPES
+from linea._bench._cases import LINEAR_SHAPES, PRECISION_SHAPES
 
 _WORKER = ("import json, sys; from linea._bench import _cases; "
            "print('RESULT ' + json.dumps(getattr(_cases, sys.argv[1])(json.loads(sys.argv[2]))))")
@@ -96,7 +96,7 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
                   rounds: int | None = None) -> dict:
     budget = 0.05 if quick else 0.4
     base = {"threads": threads, "budget": budget, "rounds": rounds or (1 if quick else 3)}
-    sections = set(sections or ("environment", "import", "linear", "mlp", "train", "memory"))
+    sections = set(sections or ("environment", "import", "linear", "mlp", "train", "memory", "precision"))
     results: dict = {"threads": threads, "quick": quick}
     if "import" in sections:
         progress("timing `import linea` …")
@@ -113,6 +113,14 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
             for competitor in ("linea", "numpy", "torch"):
                 row[competitor] = run_case(f"linear_{competitor}", {**base, "shape": shape})
             results["linear"].append(row)
+    if "precision" in sections:
+        results["precision"] = []
+        for shape in PRECISION_SHAPES[:1] if quick else PRECISION_SHAPES:
+            progress(f"int8 and bf16 Linear {shape} …")
+            row = {"shape": shape}
+            for competitor in ("linea", "torch"):
+                row[competitor] = run_case(f"precision_{competitor}", {**base, "shape": shape})
+            results["precision"].append(row)
     if "mlp" in sections:
         results["mlp"] = []
         for batch in (1, 32):
@@ -179,6 +187,8 @@ def format_report(results: dict) -> str:
                 out.append(f"{str(tuple(row['shape'])):<24}{label:<18}{_time(ours):>12}"
                            f"{flops / ours / 1e9:>9.1f}" + "".join(cells))
         out.append("")
+    if results.get("precision"):
+        out.extend(_precision_report(results["precision"], results.get("threads")))
     if results.get("mlp"):
         out.append("MLP 64→128→128→10 inference (ratios: competitor / linea under no_grad)")
         for row in results["mlp"]:
@@ -207,6 +217,33 @@ def format_report(results: dict) -> str:
     return "\n".join(out)
 
 
+def _precision_report(rows, threads) -> list:
+    path = rows[0]["linea"].get("path", "?")
+    out = [f"int8 dynamic quantization and bf16 autocast, Linear forward, {threads} thread(s); "
+           f"linea's int8 kernel path: {path} (ratios: float32 time / that time; > 1 is faster)",
+           f"{'shape (batch, in, out)':<24}{'linea f32':>11}{'int8':>11}{'×':>7}{'fallback':>11}{'×':>7}"
+           f"{'torch int8':>12}{'×':>7}{'linea/torch':>12}{'bf16 ac':>11}{'×':>7}{'torch bf16':>12}{'×':>7}"]
+    for row in rows:
+        ours, theirs = row["linea"], row["torch"]
+        if "float32" not in ours:
+            out.append(f"{str(tuple(row['shape'])):<24}  {ours.get('skipped')}")
+            continue
+        f32 = ours["float32"]
+        torch_cells = (f"{_time(theirs['int8']):>12}{_ratio(theirs['float32'], theirs['int8']):>7}"
+                       f"{_ratio(theirs['int8'], ours['int8']):>12}") if "int8" in theirs else \
+            f"{theirs.get('skipped', 'skipped'):>31}"
+        torch_bf16 = (f"{_time(theirs['bf16_autocast']):>12}{_ratio(theirs['float32'], theirs['bf16_autocast']):>7}"
+                      if "bf16_autocast" in theirs else "")
+        out.append(f"{str(tuple(row['shape'])):<24}{_time(f32):>11}{_time(ours['int8']):>11}"
+                   f"{_ratio(f32, ours['int8']):>7}{_time(ours['int8_fallback']):>11}"
+                   f"{_ratio(f32, ours['int8_fallback']):>7}" + torch_cells +
+                   f"{_time(ours['bf16_autocast']):>11}{_ratio(f32, ours['bf16_autocast']):>7}" + torch_bf16)
+    out.append("  linea/torch > 1: linea's int8 is faster than torch's quantize_dynamic; bf16 × < 1 "
+               "means autocast is slower than float32")
+    out.append("")
+    return out
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -215,7 +252,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short timings, two Linear shapes")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, help="fresh processes per case, best kept (default 3)")
-    parser.add_argument("--only", nargs="+", choices=("environment", "import", "linear", "mlp", "train", "memory"),
+    parser.add_argument("--only", nargs="+", choices=("environment", "import", "linear", "mlp", "train", "memory", "precision"),
                         help="run only these sections")
     args = parser.parse_args(argv)
     results = run_benchmark(args.threads, args.quick, args.only,

@@ -329,6 +329,8 @@ class Module:
                 )
             elif kind_of(value) not in "biuf" and not is_floating(value.dtype):
                 problems.append(f"dtype of {key} is {value.dtype}, not a number type")
+            elif module._state_problem(name, value) is not None:
+                problems.append(f"{key}: {module._state_problem(name, value)}")
             else:
                 updates.append((module, name, tensor, value))
         if strict:
@@ -350,13 +352,21 @@ class Module:
                 if isinstance(tensor, UninitializedParameter):
                     module._materialize_from(name, value)
                     continue
-            if assign:
-                mark_written(tensor._data)
-                tensor._data = value.astype(tensor._data.dtype, copy=True)
-            else:
-                copy_into(tensor._data, value)
-                mark_written(tensor._data)
+            module._load_value(name, tensor, value, assign)
         return IncompatibleKeys(missing, unexpected)
+
+    def _state_problem(self, name: str, value) -> str | None:
+        """Why ``value`` cannot be loaded into entry ``name`` beyond its shape, or None."""
+        return None
+
+    def _load_value(self, name: str, tensor, value, assign: bool) -> None:
+        """Write a checked state-dict ``value`` into this module's entry ``name``."""
+        if assign:
+            mark_written(tensor._data)
+            tensor._data = value.astype(tensor._data.dtype, copy=True)
+        else:
+            copy_into(tensor._data, value)
+            mark_written(tensor._data)
 
     def _accepts_lazy_shape(self, name: str, shape) -> str | None:
         return f"{type(self).__name__}.{name} is uninitialized and cannot be loaded"
