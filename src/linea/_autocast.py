@@ -32,6 +32,37 @@ FLOAT32 = frozenset({"cross_entropy", "nll_loss",
 
 _STATE = contextvars.ContextVar("linea_autocast", default=None)  # the dtype, or None: off
 autocast_dtype = _STATE.get
+#: Inside the outermost autocast with cache_enabled: casts of leaf tensors that require grad
+#: (parameters), as PyTorch caches them, keyed by tensor and checked against its version
+#: counter (an in-place update makes a fresh cast), plus their float32 widenings.
+_CACHE = contextvars.ContextVar("linea_autocast_cache", default=None)
+
+
+def _cast_cached(tensor, target, cache):
+    from linea._autograd import grad_enabled
+    from linea._ops_shape import cast
+
+    if cache is None or tensor.grad_fn is not None or not tensor.requires_grad:
+        return cast(tensor, target)
+    key = (id(tensor), target, grad_enabled())
+    hit = cache.get(key)
+    if hit is not None and hit[0] is tensor and hit[1] == tensor._version:
+        return hit[2]
+    result = cast(tensor, target)
+    cache[key] = (tensor, tensor._version, result)
+    cache[("wide", id(result._data))] = [result._data, None]
+    return result
+
+
+def widened(array):
+    """``array`` (bfloat16/float16) as float32, exactly; computed once per cached weight cast."""
+    cache = _CACHE.get()
+    entry = cache.get(("wide", id(array))) if cache is not None else None
+    if entry is None or entry[0] is not array:
+        return array.astype(_dtype.float32.numpy)
+    if entry[1] is None:
+        entry[1] = array.astype(_dtype.float32.numpy)
+    return entry[1]
 
 
 def cast_for(op: str, *tensors):
@@ -39,14 +70,14 @@ def cast_for(op: str, *tensors):
     low = _STATE.get()
     if low is None:
         return tensors
-    from linea._ops_shape import cast
     from linea._tensor import Tensor
 
     target = low if op in LOW_PRECISION else _dtype.float32 if op in FLOAT32 else None
     if target is None:
         return tensors
     # PyTorch's eligibility: floating-point tensors other than float64 are cast.
-    return tuple(cast(t, target) if isinstance(t, Tensor) and t.dtype.is_floating_point
+    cache = _CACHE.get()
+    return tuple(_cast_cached(t, target, cache) if isinstance(t, Tensor) and t.dtype.is_floating_point
                  and t.dtype not in (target, _dtype.float64) else t for t in tensors)
 
 
@@ -66,14 +97,21 @@ class autocast:
         if dtype not in (_dtype.bfloat16, _dtype.float16):
             raise ValueError(f"autocast dtype must be linea.bfloat16 or linea.float16, got {dtype}")
         self.device_type, self.fast_dtype, self.enabled = device_type, dtype, bool(enabled)
+        self.cache_enabled = True if cache_enabled is None else bool(cache_enabled)
         self._tokens = []
 
     def __enter__(self):
-        self._tokens.append(_STATE.set(self.fast_dtype if self.enabled else None))
+        cache = None
+        if self.enabled and self.cache_enabled and _CACHE.get() is None:
+            cache = _CACHE.set({})  # the outermost autocast owns the cast cache
+        self._tokens.append((_STATE.set(self.fast_dtype if self.enabled else None), cache))
         return self
 
     def __exit__(self, *exc_info) -> None:
-        _STATE.reset(self._tokens.pop())
+        state, cache = self._tokens.pop()
+        _STATE.reset(state)
+        if cache is not None:
+            _CACHE.reset(cache)
 
     def __call__(self, function):
         @functools.wraps(function)

@@ -108,3 +108,33 @@ def test_autocast_as_decorator_nesting_and_errors():
     with pytest.raises(ValueError, match="bfloat16 or linea.float16"):
         linea.autocast("cpu", dtype=linea.float64)
     assert linea.amp.autocast is linea.autocast
+
+
+def test_weight_casts_are_cached_within_autocast_and_refreshed_after_in_place_updates():
+    layer = linea.nn.Linear(8, 4)
+    x = linea.randn(3, 8)
+    with linea.autocast("cpu", dtype=linea.bfloat16):
+        first = layer(x).float().numpy()
+        assert np.array_equal(layer(x).float().numpy(), first)
+        with linea.no_grad():
+            layer.weight.mul_(2.0)
+            layer.bias.zero_()
+        doubled = layer(x).float().numpy()
+    with linea.autocast("cpu", dtype=linea.bfloat16, cache_enabled=False):
+        uncached = layer(x).float().numpy()
+    assert np.array_equal(doubled, uncached) and not np.array_equal(doubled, first)
+
+
+def test_cached_weight_casts_still_carry_gradients_to_the_float32_weights():
+    layer = linea.nn.Linear(6, 2)
+    x = linea.randn(4, 6)
+    with linea.autocast("cpu", dtype=linea.bfloat16):
+        loss = (layer(x).float() ** 2).sum() + (layer(x).float() ** 2).sum()
+    loss.backward()
+    twice = layer.weight.grad.numpy().copy()
+    layer.zero_grad()
+    with linea.autocast("cpu", dtype=linea.bfloat16):
+        loss = (layer(x).float() ** 2).sum()
+    loss.backward()
+    assert layer.weight.grad.dtype == linea.float32
+    np.testing.assert_allclose(twice, 2 * layer.weight.grad.numpy(), rtol=1e-6)

@@ -15,7 +15,7 @@ from linea.backend import blas_ready, from_host, host_dtype, kind_of, namespace_
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
-from linea._autocast import autocast_dtype, cast_for
+from linea._autocast import autocast_dtype, cast_for, widened
 
 __all__ = ["linear", "dense"]
 
@@ -113,7 +113,8 @@ def _affine_low_precision(input, weight, bias, kernel_layout, x, w_in_out, b, ou
     low = x.dtype
     lead = x.shape[:-1]
     x32 = x.reshape((math.prod(lead), x.shape[-1])).astype(_FLOAT32)
-    w32 = w_in_out.astype(_FLOAT32)
+    w32 = widened(weight._data)  # once per autocast region for a cached weight cast
+    w32 = w32 if kernel_layout else w32.T
     b32 = None if b is None else b.astype(_FLOAT32)
     out = affine_rows(x32, w32, b32).astype(low).reshape(lead + (out_features,))
     result = _make(out)
