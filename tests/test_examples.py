@@ -73,6 +73,24 @@ def test_cli_demo_runs_and_reloads_identically(tmp_path):
     assert state["epoch"] == 20 and list(state["model"]) == ["0.weight", "0.bias", "2.weight", "2.bias"]
 
 
+def test_cli_demo_sets_int8_and_bf16_autocast_beside_float32(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "linea", "demo", "--epochs", "10", "--quantize", "--autocast", "bf16",
+         "--checkpoint", str(tmp_path / "demo.safetensors")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()
+            if line.startswith(("float32 ", "int8 ", "bf16 "))}
+    assert set(rows) == {"float32", "int8", "bf16"}
+
+    def accuracy(line):
+        return float(line.split("accuracy ")[1].split("%")[0])
+
+    assert abs(accuracy(rows["int8"]) - accuracy(rows["float32"])) <= 0.5
+    assert abs(accuracy(rows["bf16"]) - accuracy(rows["float32"])) <= 0.5
+    assert "smaller" in rows["int8"] and "kernel " in rows["int8"]
+
+
 def test_cli_rejects_bad_arguments():
     result = subprocess.run([sys.executable, "-m", "linea", "demo", "--epochs", "0"],
                             capture_output=True, text=True)

@@ -101,9 +101,48 @@ def plot_history(history: dict, path: str) -> None:
     plt.close(figure)
 
 
+def _inference_seconds(model, images, repeats: int = 20) -> float:
+    """Best time of one forward pass over ``images`` (batch = the whole test set)."""
+    x = linea.from_numpy(images)
+    best = float("inf")
+    with linea.no_grad():
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model(x)
+            best = min(best, time.perf_counter() - started)
+    return best
+
+
+def compare_precision(model, images, labels, quantize: bool, autocast: str | None) -> list[str]:
+    """Lines setting int8 and/or bf16-autocast inference beside float32's: accuracy, size, time."""
+    from linea.quantization import kernel_info, model_size, quantize_dynamic
+
+    _, accuracy, _ = evaluate(model, images, labels)
+    size, seconds = model_size(model), _inference_seconds(model, images)
+    lines = [f"float32        accuracy {accuracy:.2%}  weights {size / 1024:7.1f} KiB  "
+             f"inference {seconds * 1e3:6.2f} ms ({len(labels)} images)"]
+    if quantize:
+        int8 = quantize_dynamic(model)
+        _, accuracy8, _ = evaluate(int8, images, labels)
+        seconds8 = _inference_seconds(int8, images)
+        lines.append(f"int8 dynamic   accuracy {accuracy8:.2%}  weights {model_size(int8) / 1024:7.1f} KiB  "
+                     f"inference {seconds8 * 1e3:6.2f} ms  ({size / model_size(int8):.1f}× smaller, "
+                     f"{seconds / seconds8:.2f}× the speed; kernel {kernel_info()['path']})")
+    if autocast:
+        low = {"bf16": linea.bfloat16, "fp16": linea.float16}[autocast]
+        with linea.autocast("cpu", dtype=low):
+            _, accuracy16, _ = evaluate(model, images, labels)
+            seconds16 = _inference_seconds(model, images)
+        lines.append(f"{autocast} autocast  accuracy {accuracy16:.2%}  weights {size / 1024:7.1f} KiB  "
+                     f"inference {seconds16 * 1e3:6.2f} ms  (float32 master weights; "
+                     f"{seconds / seconds16:.2f}× the speed)")
+    return lines
+
+
 def run_demo(epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
              checkpoint: str = "linea-demo.safetensors", plot: str | None = None,
-             quiet: bool = False, out=None) -> dict:
+             quiet: bool = False, out=None, quantize: bool = False,
+             autocast: str | None = None) -> dict:
     """Train, test, save, reload and verify; returns the history and the final figures."""
     from tqdm import tqdm
 
@@ -149,6 +188,9 @@ def run_demo(epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, seed: int
         f"{'identical' if identical else 'DIFFER'}")
     if not identical:
         raise RuntimeError("the reloaded model's predictions differ from the trained model's")
+    if quantize or autocast:
+        for line in compare_precision(model, x_test, y_test, quantize, autocast):
+            say(line)
     if plot:
         plot_history(history, plot)
         say(f"loss and accuracy curves drawn to {plot}")

@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="where to save the trained model (default linea-demo.safetensors)")
     demo.add_argument("--plot", metavar="FILE.png", help="draw the loss and accuracy curves")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
+    demo.add_argument("--quantize", action="store_true",
+                      help="also run the trained model int8-quantized: accuracy, size, time")
+    demo.add_argument("--autocast", choices=("bf16", "fp16"),
+                      help="also run inference under linea.autocast in this dtype")
 
     bench = commands.add_parser("bench", help="time linea against PyTorch, ONNX Runtime, NumPy, scikit-learn",
                                 add_help=False)
@@ -86,7 +90,8 @@ def _demo(args) -> int:
                   "pip install 'linea[plot]'", file=sys.stderr)
             return 1
     run_demo(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-             checkpoint=args.checkpoint, plot=args.plot, quiet=args.quiet)
+             checkpoint=args.checkpoint, plot=args.plot, quiet=args.quiet,
+             quantize=args.quantize, autocast=args.autocast)
     return 0
 
 
