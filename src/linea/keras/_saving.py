@@ -51,6 +51,11 @@ def weight_paths(model) -> list[str]:
 
 def weights_h5_bytes(model) -> bytes:
     """The bytes of a Keras 3 ``.weights.h5`` file holding ``model``'s weights."""
+    for layer in model.layers:
+        if getattr(layer, "quantization_mode", None):
+            raise NotImplementedError(
+                f"layer '{layer.name}' is {layer.quantization_mode}-quantized; linea does not write "
+                f"quantized Keras files yet. Save the float model and quantize after loading")
     h5py = _h5py()
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", track_order=True) as handle:

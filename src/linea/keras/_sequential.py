@@ -137,6 +137,20 @@ class Sequential(Layer):
         for layer, chunk in plan:
             layer.set_weights(chunk)
 
+    def quantize(self, mode=None, config=None) -> None:
+        """Quantize every Dense layer in place (``Dense.quantize``); other layers stay float.
+
+        Every layer is checked before any changes, so a refused call changes nothing.
+        """
+        dense = [layer for layer in self.layers if hasattr(layer, "quantization_mode")]
+        if not dense:
+            raise ValueError(f"model '{self.name}' has no layer that can be quantized")
+        for layer in dense:
+            if not layer.built or layer.quantization_mode is not None or layer.dtype == "float16":
+                layer.quantize(mode, config=config)  # raises Keras's error for this layer
+        for layer in dense:
+            layer.quantize(mode, config=config)
+
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs) -> None:
         """Print Keras's table of layers, output shapes and parameter counts."""
         text = summary_text(self, line_length)

@@ -4,11 +4,16 @@ from __future__ import annotations
 from linea import _dtype
 from linea._errors import ShapeError
 from linea._tensor import Tensor
+from linea.backend import xp
 from linea.keras import activations, constraints, initializers, regularizers
 from linea.keras.layers._layer import Layer, as_compute_tensor, check_shape_rank
 from linea.nn import functional as F
+from linea.nn.functional._quantized import int8_linear
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "QUANTIZATION_MODES"]
+
+#: Keras 3's quantization modes; linea implements "int8".
+QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
 
 
 class Dense(Layer):
@@ -59,6 +64,8 @@ class Dense(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = None
         self.bias = None
+        self.quantization_mode = None
+        self._packed = (None, None)  # (versions it was packed at, PackedWeight) once quantized
         if self._batch_input_shape is not None:
             self._ensure_built(self._batch_input_shape)
 
@@ -83,7 +90,78 @@ class Dense(Layer):
                 f"{self.kernel.shape[0]} (kernel {self.kernel.shape}), but got an input of shape "
                 f"{x.shape} with last dimension {x.shape[-1]}"
             )
+        if self.quantization_mode == "int8":
+            return self.activation(self._int8_call(x))
         return self.activation(F.dense(x, self.kernel, self.bias))
+
+    # ---- int8 quantization (Keras 3's Dense.quantize) ------------------------------------
+    def quantize(self, mode=None, type_check: bool = True, config=None) -> None:
+        """Quantize the built kernel to int8 in place, with Keras 3's scheme and errors.
+
+        ``kernel`` becomes int8 (in, units) with ``kernel_scale`` (units,), both
+        non-trainable: kernel_scale = 127 / (max |K[:, j]| + 1e-7), kernel =
+        clip(round(K · kernel_scale), ±127). Each call quantizes its input rows the same
+        way and computes y = (xq @ kernel) / (x_scale · kernel_scale) + bias, the int8
+        product summed exactly in int32 by linea's int8 kernel. Gradients reach the input
+        (through the dequantized kernel) and the bias, as in Keras.
+        """
+        if isinstance(config, str):
+            mode, config = config, None
+        if mode is None and config is None:
+            raise ValueError("You must provide either `mode` or `config` to `quantize`.")
+        if mode not in QUANTIZATION_MODES:
+            raise ValueError(f"Invalid quantization mode. Expected one of {QUANTIZATION_MODES}. "
+                             f"Received: mode={mode}")
+        if type_check and type(self) is not Dense:
+            raise NotImplementedError(f"Layer {type(self).__name__} does not have a `quantize()` "
+                                      f"method implemented.")
+        if not self.built:
+            raise ValueError(f"Cannot quantize a layer that isn't yet built. Layer '{self.name}' "
+                             f"(of type '{type(self).__name__}') is not built yet.")
+        if self.quantization_mode is not None:
+            raise ValueError(f"Layer '{self.name}' is already quantized with dtype_policy="
+                             f"'{self.dtype_policy_name}'. Received: mode={mode}")
+        if self._dtype == _dtype.float16:
+            raise ValueError(f"Quantization mode='{mode}' doesn't work well with compute_dtype="
+                             f"'float16'. Consider loading model/layer with another dtype policy "
+                             f"such as 'mixed_bfloat16' or 'mixed_float16' before calling "
+                             f"`quantize()`.")
+        if mode != "int8" or config is not None:
+            raise NotImplementedError(f"linea's Dense.quantize implements mode='int8' with Keras's "
+                                      f"default config; got mode={mode!r}, config={config!r}")
+        from linea.backend._int8 import quantize_weight
+        from linea.keras.layers._layer import Variable
+
+        quantized, scale = quantize_weight(self.kernel._data.astype("float32").T)
+        del self.kernel  # Keras re-creates it: the weights become bias, kernel, kernel_scale
+        self.kernel = Variable(xp.ascontiguousarray(quantized.T), "kernel", f"{self.name}/kernel",
+                               trainable=False)
+        self.kernel_scale = Variable(scale, "kernel_scale", f"{self.name}/kernel_scale",
+                                     trainable=False)
+        self.quantization_mode = "int8"
+
+    @property
+    def dtype_policy_name(self) -> str:
+        """Keras's policy name: the dtype, or "int8_from_<dtype>" once quantized."""
+        if self.quantization_mode:
+            return f"{self.quantization_mode}_from_{self._dtype.name}"
+        return self._dtype.name
+
+    def _packed_kernel(self):
+        from linea.backend._int8 import PackedWeight
+
+        versions = (self.kernel._version, self.kernel_scale._version)
+        if self._packed[0] != versions:  # packed once; again only after set_weights/assign
+            self._packed = (versions, PackedWeight(self.kernel._data.T, self.kernel_scale._data))
+        return self._packed[1]
+
+    def _int8_call(self, x) -> Tensor:
+        low = None if x.dtype == _dtype.float32 else x.dtype
+        y = int8_linear(x if low is None else x.float(), self._packed_kernel(), None,
+                        input_gradient=True)
+        if low is not None:
+            y = y.to(low)
+        return y if self.bias is None else y + self.bias
 
     def compute_output_shape(self, input_shape) -> tuple:
         return tuple(input_shape[:-1]) + (self.units,)
@@ -100,6 +178,10 @@ class Dense(Layer):
             "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
         })
+        if self.quantization_mode:
+            config["dtype"] = {"module": "keras.dtype_policies", "class_name": "QuantizedDTypePolicy",
+                               "config": {"mode": self.quantization_mode, "source_name": self._dtype.name},
+                               "registered_name": None}
         if self.activity_regularizer is not None:  # Keras lists it only when set
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
