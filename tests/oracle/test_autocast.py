@@ -138,3 +138,22 @@ def test_cached_weight_casts_still_carry_gradients_to_the_float32_weights():
     loss.backward()
     assert layer.weight.grad.dtype == linea.float32
     np.testing.assert_allclose(twice, 2 * layer.weight.grad.numpy(), rtol=1e-6)
+
+
+def test_digits_mlp_trained_under_bf16_autocast_is_within_half_a_point_of_float32():
+    from linea import _demo
+
+    def train(autocast: bool) -> float:
+        linea.manual_seed(0)
+        x_train, y_train, x_test, y_test = _demo.split_digits(0)
+        model = _demo.build_model()
+        optimizer = linea.optim.Adam(model.parameters(), lr=1e-3)
+        with linea.autocast("cpu", dtype=linea.bfloat16, enabled=autocast):
+            for order in _demo.batch_orders(len(y_train), 12, 1):
+                _demo.train_epoch(model, optimizer, x_train, y_train, order, 32)
+        assert all(p.dtype == linea.float32 for p in model.parameters())
+        return _demo.evaluate(model, x_test, y_test)[1]
+
+    float_accuracy, bf16_accuracy = train(False), train(True)
+    assert float_accuracy > 0.9
+    assert bf16_accuracy >= float_accuracy - 0.005, (float_accuracy, bf16_accuracy)

@@ -265,3 +265,46 @@ def test_threads_share_one_quantized_layer():
         thread.join()
     for result, want in zip(results, expected):
         assert np.array_equal(result, want)
+
+
+# ---- interchange ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_onnx_export_runs_in_onnxruntime_with_the_same_numbers(tmp_path, rank):
+    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime is the oracle; install the test extra")
+    model = quantize_dynamic(nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 5, bias=False)))
+    path = tmp_path / "int8.onnx"
+    linea.io.save_model(model, path, input_rank=rank)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ops = {node.op_type for node in __import__("onnx").load(str(path)).graph.node}
+    assert "MatMulInteger" in ops
+    x = RNG.standard_normal((3, 7, 20)[3 - rank:]).astype(np.float32)
+    x.reshape(-1, 20)[1, 4] = np.nan
+    ours = model(linea.tensor(x)).numpy()
+    theirs = session.run(None, {"input": x})[0]
+    assert np.array_equal(theirs, ours, equal_nan=True)
+    assert np.isnan(theirs.reshape(-1, 5)[1]).all()
+
+
+def test_keras_quantized_model_exports_to_onnx_and_refuses_float_formats(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime is the oracle; install the test extra")
+    from linea import keras as lk
+
+    model = lk.Sequential([lk.Input((6,)), lk.layers.Dense(5, activation="relu"), lk.layers.Dense(3)])
+    model.quantize("int8")
+    path = tmp_path / "keras-int8.onnx"
+    linea.io.save_model(model, path)
+    x = RNG.standard_normal((4, 6)).astype(np.float32)
+    theirs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_allclose(theirs, model(x).numpy(), rtol=1e-6, atol=1e-6)
+    for name in ("int8.safetensors", "int8.pt"):
+        with pytest.raises(ValueError, match="ONNX only"):
+            linea.io.save_model(model, tmp_path / name)
+        assert not (tmp_path / name).exists()
+
+
+def test_quantized_onnx_files_are_refused_by_the_float_reader(tmp_path):
+    model = quantize_dynamic(nn.Sequential(nn.Linear(4, 3)))
+    linea.io.save_model(model, tmp_path / "q.onnx")
+    with pytest.raises(linea.FormatError, match="INT8"):
+        linea.io.load_model(tmp_path / "q.onnx")

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from linea._files import atomic_write
-from linea.io._spec import activation_settings
+from linea.io._spec import LayerSpec, activation_settings
 from linea.nn._registry import ACTIVATIONS
 
 OPSET = 17
@@ -90,10 +90,40 @@ def _activation(graph: _Graph, spec, x: str) -> str:
     raise ValueError(f"the activation {name!r} cannot be exported to ONNX")
 
 
+def _quantized_linear(graph: _Graph, spec, x: str) -> str:
+    """linea's int8 Linear, op for op, so onnxruntime computes the very same numbers:
+
+        x_scale = 127 / (ReduceMax(|x|, last axis) + 1e-7)
+        xq = Cast<int8>(Clip(Round(x · x_scale), -127, 127))         (Round: half to even)
+        y = Cast<float>(MatMulInteger(xq, Wqᵀ)) / (w_scale · x_scale) + b
+        rows holding inf or NaN → NaN
+    """
+    onnx = graph.onnx
+    f32 = lambda stem, value: graph.constant(stem, np.asarray(value, np.float32))  # noqa: E731
+    amax = graph.node("ReduceMax", [graph.node("Abs", [x])], axes=[-1], keepdims=1)
+    x_scale = graph.node("Div", [f32("q_max", 127.0), graph.node("Add", [amax, f32("epsilon", 1e-7)])])
+    bad = graph.node("Or", [graph.node("IsNaN", [x]), graph.node("IsInf", [x])])
+    bad_row = graph.node("Greater", [graph.node("ReduceMax", [graph.node("Cast", [bad], to=onnx.TensorProto.FLOAT)],
+                                                axes=[-1], keepdims=1), f32("zero", 0.0)])
+    clean = graph.node("Where", [bad, f32("zero", 0.0), x])
+    rounded = graph.node("Round", [graph.node("Mul", [clean, x_scale])])
+    clipped = graph.node("Clip", [rounded, f32("q_low", -127.0), f32("q_high", 127.0)])
+    xq = graph.node("Cast", [clipped], to=onnx.TensorProto.INT8)
+    name = graph.name("weight_int8_t")
+    graph.initializers.append(onnx.numpy_helper.from_array(np.ascontiguousarray(spec.weight.T, np.int8), name))
+    acc = graph.node("Cast", [graph.node("MatMulInteger", [xq, name])], to=onnx.TensorProto.FLOAT)
+    y = graph.node("Div", [acc, graph.node("Mul", [f32("weight_scale", spec.extra["scale"]), x_scale])])
+    if spec.bias is not None:
+        y = graph.node("Add", [y, f32("bias", spec.bias)])
+    return graph.node("Where", [bad_row, f32("nan", np.nan), y])
+
+
 def model_proto(specs, input_rank: int = 2):
     """An ONNX ModelProto computing the layer list on inputs of rank ``input_rank``."""
     onnx = _onnx()
     linears = [s for s in specs if s.kind in ("linear", "layernorm")]
+    if not linears and any(s.kind == "qlinear" for s in specs):
+        linears = [LayerSpec("linear", np.zeros((1, 1), np.float32))]  # the graph's float dtype
     if not linears:
         raise ValueError("an ONNX export needs at least one Linear/Dense layer")
     dtype = linears[0].weight.dtype
@@ -102,8 +132,8 @@ def model_proto(specs, input_rank: int = 2):
     if element is None:
         raise ValueError(f"ONNX export supports float32 and float64 weights, not {dtype}")
     graph = _Graph(onnx, dtype)
-    first = next(s for s in specs if s.kind == "linear") if any(s.kind == "linear" for s in specs) else linears[0]
-    in_features = first.weight.shape[1] if first.kind == "linear" else first.weight.shape[0]
+    first = next((s for s in specs if s.kind in ("linear", "qlinear", "layernorm")), linears[0])
+    in_features = first.weight.shape[1] if first.kind in ("linear", "qlinear") else first.weight.shape[0]
     x = "input"
     rank = input_rank
     width = in_features
@@ -120,6 +150,11 @@ def model_proto(specs, input_rank: int = 2):
                 if spec.bias is not None:
                     x = graph.node("Add", [x, graph.constant("bias", spec.bias)])
             width = out_features
+        elif spec.kind == "qlinear":
+            if graph.dtype != np.float32:
+                raise ValueError("an int8-quantized layer exports in a float32 graph only")
+            x = _quantized_linear(graph, spec, x)
+            width = spec.weight.shape[0]
         elif spec.kind == "activation":
             x = _activation(graph, spec, x)
         elif spec.kind == "layernorm":

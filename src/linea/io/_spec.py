@@ -25,7 +25,7 @@ __all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "kera
 
 @dataclass
 class LayerSpec:
-    kind: str                      # "linear", "activation", "dropout", "layernorm", "flatten"
+    kind: str                      # "linear", "qlinear", "activation", "dropout", "layernorm", "flatten"
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
     activation: str | None = None  # for kind == "activation": a Keras name
@@ -111,8 +111,14 @@ def _copy(array):
 def spec_from_nn(model) -> list[LayerSpec]:
     modules = list(model) if isinstance(model, nn.Sequential) else [model]
     specs = []
+    from linea.quantization import QuantizedLinear
+
     for module in modules:
-        if isinstance(module, nn.Linear):
+        if isinstance(module, QuantizedLinear):  # int8 (out, in) with its per-channel scales
+            specs.append(LayerSpec("qlinear", module.weight().numpy().copy(),
+                                   None if module.bias is None else _copy(module.bias._data),
+                                   extra={"scale": module.weight_scale().numpy().copy()}))
+        elif isinstance(module, nn.Linear):
             specs.append(LayerSpec("linear", _copy(module.weight._data),
                                    None if module.bias is None else _copy(module.bias._data)))
         elif isinstance(module, nn.Dropout):
@@ -150,7 +156,14 @@ def spec_from_keras(model) -> list[LayerSpec]:
                          "weights exist")
     specs = []
     for layer in model.layers:
-        if isinstance(layer, keras_layers.Dense):
+        if isinstance(layer, keras_layers.Dense) and layer.quantization_mode is not None:
+            specs.append(LayerSpec("qlinear", _copy(layer.kernel._data.T),
+                                   None if layer.bias is None else _copy(layer.bias._data),
+                                   name=layer.name, extra={"scale": _copy(layer.kernel_scale._data)}))
+            name = activations.serialize(layer.activation)
+            if name != "linear":
+                specs.append(LayerSpec("activation", activation=name))
+        elif isinstance(layer, keras_layers.Dense):
             specs.append(LayerSpec("linear", _copy(layer.kernel._data.T),
                                    None if layer.bias is None else _copy(layer.bias._data),
                                    name=layer.name))

@@ -146,7 +146,7 @@ class Sequential(Layer):
         if not dense:
             raise ValueError(f"model '{self.name}' has no layer that can be quantized")
         for layer in dense:
-            if not layer.built or layer.quantization_mode is not None or layer.dtype == "float16":
+            if not layer.built or layer.quantization_mode is not None or layer.compute_dtype == "float16":
                 layer.quantize(mode, config=config)  # raises Keras's error for this layer
         for layer in dense:
             layer.quantize(mode, config=config)
@@ -157,7 +157,8 @@ class Sequential(Layer):
         (print_fn or print)(text)
 
     # ---- training ---------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                auto_scale_loss: bool = True, **kwargs) -> None:
         """Choose the optimizer, loss and metrics; names mean Keras 3's defaults.
 
         Everything is resolved before anything is set, so a bad name changes nothing.
@@ -172,6 +173,9 @@ class Sequential(Layer):
                     metric not in metrics_module._BY_NAME:
                 raise ValueError(f"Unknown metric {metric!r}; expected 'accuracy' or one of "
                                  f"{sorted(metrics_module._BY_NAME)}, or a function")
+        if auto_scale_loss and self.dtype_policy.name == "mixed_float16" and \
+                not isinstance(resolved_optimizer, optimizers_module.LossScaleOptimizer):
+            resolved_optimizer = optimizers_module.LossScaleOptimizer(resolved_optimizer)
         self.optimizer, self.compiled_loss, self.compiled_metrics = resolved_optimizer, resolved_loss, metrics
         self._loss_identifier = loss
         self._compile_config = {"optimizer": optimizer if isinstance(optimizer, str) else None,

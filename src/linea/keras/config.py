@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from linea import _dtype
 
-__all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon"]
+__all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "dtype_policy", "set_dtype_policy"]
 
 _FLOATX = ["float32"]
 _EPSILON = [1e-7]
+_POLICY = [None]  # None: floatx()'s policy
 
 
 def floatx() -> str:
@@ -27,6 +28,31 @@ def epsilon() -> float:
 
 def set_epsilon(value: float) -> None:
     _EPSILON[0] = float(value)
+
+
+def dtype_policy():
+    """The global dtype policy new layers take (``floatx()``'s unless set)."""
+    from linea.keras import dtype_policies
+
+    return _POLICY[0] if _POLICY[0] is not None else dtype_policies.DTypePolicy(floatx())
+
+
+def set_dtype_policy(policy) -> None:
+    """Set the global dtype policy: "mixed_bfloat16", "mixed_float16", "float32", … or a policy."""
+    from linea.keras import dtype_policies
+
+    _POLICY[0] = dtype_policies.get(policy)
+
+
+def resolve_policy(dtype):
+    """A layer's DTypePolicy from its ``dtype`` argument (None: the global policy)."""
+    from linea.keras import dtype_policies
+
+    if dtype is None:
+        return dtype_policy()
+    if isinstance(dtype, str) and dtype not in dtype_policies.POLICY_NAMES:
+        resolve_dtype(dtype)  # a dtype name that is not a float: its clear error
+    return dtype_policies.get(dtype)
 
 
 def resolve_dtype(dtype) -> _dtype.DType:

@@ -7,6 +7,8 @@ clipped to [ε, 1 − ε] before the log, exactly as Keras does.
 """
 from __future__ import annotations
 
+from linea import _dtype
+
 from linea.backend import xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor
@@ -130,6 +132,8 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred: Tensor) -> Tensor:
+        if isinstance(y_pred, Tensor) and y_pred.dtype in (_dtype.bfloat16, _dtype.float16):
+            y_pred = y_pred.float()  # Keras computes losses in float32 (mixed policies)
         values = self.call(y_true, y_pred)
         if self.reduction == "none" or values.ndim == 0:
             return values

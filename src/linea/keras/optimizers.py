@@ -14,7 +14,7 @@ from linea.keras import schedules
 from linea.optim._optimizer import Optimizer as _EngineOptimizer
 from linea.optim._optimizer import state_array
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "LossScaleOptimizer", "get"]
 
 
 class Optimizer(_EngineOptimizer):
@@ -174,7 +174,7 @@ _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
 
 def get(identifier) -> Optimizer:
     """An optimizer from a Keras name ("adam", "sgd", "rmsprop", "adamw") or an instance."""
-    if isinstance(identifier, Optimizer):
+    if isinstance(identifier, (Optimizer, LossScaleOptimizer)):
         return identifier
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
@@ -189,3 +189,97 @@ def get(identifier) -> Optimizer:
             "PyTorch's update rules"
         )
     raise TypeError(f"cannot interpret {identifier!r} as an optimizer")
+
+
+class LossScaleOptimizer:
+    """Keras 3's dynamic loss scaling around another optimizer (for "mixed_float16").
+
+    ``scale_loss(loss)`` multiplies by ``dynamic_scale`` (2¹⁵ at first); a step with any
+    inf/NaN gradient is skipped and halves the scale; otherwise the gradients are
+    divided by the scale, the inner optimizer steps, and after ``dynamic_growth_steps``
+    finite steps in a row the scale doubles.
+    """
+
+    def __init__(self, inner_optimizer, initial_scale: float = 2.0 ** 15,
+                 dynamic_growth_steps: int = 2000, name=None, **kwargs) -> None:
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply "
+                             "set `loss_scale_factor` directly on the `inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: "
+                             f"`{'`, `'.join(kwargs)}`.")
+        if not isinstance(inner_optimizer, Optimizer):
+            raise TypeError(f"LossScaleOptimizer wraps a linea.keras optimizer, got "
+                            f"{type(inner_optimizer).__name__}")
+        self.inner_optimizer = inner_optimizer
+        self.initial_scale = float(initial_scale)
+        self.dynamic_growth_steps = int(dynamic_growth_steps)
+        self.name = name or "loss_scale_optimizer"
+        self.dynamic_scale = float(xp.float32(self.initial_scale))
+        self.step_counter = 0
+
+    @property
+    def built(self) -> bool:
+        return self.inner_optimizer.built
+
+    def build(self, variables) -> None:
+        self.inner_optimizer.build(variables)
+
+    @property
+    def iterations(self) -> int:
+        return self.inner_optimizer.iterations
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        self.inner_optimizer.learning_rate = value
+
+    @property
+    def param_groups(self):
+        return self.inner_optimizer.param_groups
+
+    def scale_loss(self, loss):
+        return loss * self.dynamic_scale
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.inner_optimizer.zero_grad(set_to_none)
+
+    def step(self, closure=None):
+        """Unscale and apply the gradients now on the parameters, or skip a non-finite step."""
+        parameters = [p for group in self.inner_optimizer.param_groups for p in group["params"]]
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not all(bool(xp.isfinite(g._data).all()) for g in grads):
+            self.step_counter = 0
+            self.dynamic_scale = float(xp.float32(self.dynamic_scale * 0.5))
+            return None
+        scale = xp.float32(self.dynamic_scale)
+        for g in grads:
+            g._data = g._data / scale.astype(g._data.dtype)
+        self.inner_optimizer.step()
+        if self.step_counter == self.dynamic_growth_steps - 1:
+            self.step_counter = 0
+            self.dynamic_scale = float(xp.float32(self.dynamic_scale * 2.0))
+        else:
+            self.step_counter += 1
+        return None
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        pairs = list(grads_and_vars)
+        if not self.built:
+            self.build([variable for _, variable in pairs])
+        for gradient, variable in pairs:
+            variable.grad = gradient if gradient is None or hasattr(gradient, "_data") else \
+                type(variable)._make(xp.asarray(gradient))
+        self.step()
+
+    def state_dict(self) -> dict:
+        return {"inner": self.inner_optimizer.state_dict(), "dynamic_scale": self.dynamic_scale,
+                "step_counter": self.step_counter}
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "inner_optimizer": {"class_name": type(self.inner_optimizer).__name__,
+                                                       "config": self.inner_optimizer.get_config()},
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}

@@ -53,7 +53,7 @@ class Activation(Layer):
         self.activation = activations.get(activation)
 
     def call(self, inputs, training: bool = False):
-        return self.activation(as_compute_tensor(inputs, self._dtype))
+        return self.activation(as_compute_tensor(inputs, self._compute_dtype))
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -73,7 +73,7 @@ class LeakyReLU(Layer):
         self.negative_slope = float(negative_slope)
 
     def call(self, inputs, training: bool = False):
-        return F.leaky_relu(as_compute_tensor(inputs, self._dtype), self.negative_slope)
+        return F.leaky_relu(as_compute_tensor(inputs, self._compute_dtype), self.negative_slope)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -95,7 +95,7 @@ class Dropout(Layer):
         self._generator = None if seed is None else Generator().manual_seed(int(seed))
 
     def call(self, inputs, training: bool = False):
-        x = as_compute_tensor(inputs, self._dtype)
+        x = as_compute_tensor(inputs, self._compute_dtype)
         return F.dropout(x, self.rate, training=training, generator=self._generator)
 
     def get_config(self) -> dict:
@@ -112,7 +112,7 @@ class Flatten(Layer):
         self.data_format = data_format
 
     def call(self, inputs, training: bool = False):
-        x = as_compute_tensor(inputs, self._dtype)
+        x = as_compute_tensor(inputs, self._compute_dtype)
         return x.reshape(x.shape[0], -1) if x.ndim != 1 else x.reshape(-1, 1)
 
     def compute_output_shape(self, input_shape) -> tuple:
@@ -169,8 +169,9 @@ class LayerNormalization(Layer):
         self.built = True
 
     def call(self, inputs, training: bool = False) -> Tensor:
-        x = as_compute_tensor(inputs, self._dtype)
-        return F.layer_norm(x, self._normalized_shape(x.shape), self.gamma, self.beta, self.epsilon)
+        x = as_compute_tensor(inputs, self._compute_dtype)
+        return F.layer_norm(x, self._normalized_shape(x.shape), self.compute_weight(self.gamma),
+                            self.compute_weight(self.beta), self.epsilon)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -82,7 +82,7 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs, training: bool = False) -> Tensor:
-        x = as_compute_tensor(inputs, self._dtype)
+        x = as_compute_tensor(inputs, self._compute_dtype)
         check_shape_rank(self, x.shape, 2, _RANK_HINT)
         if x.shape[-1] != self.kernel.shape[0]:
             raise ShapeError(
@@ -92,7 +92,7 @@ class Dense(Layer):
             )
         if self.quantization_mode == "int8":
             return self.activation(self._int8_call(x))
-        return self.activation(F.dense(x, self.kernel, self.bias))
+        return self.activation(F.dense(x, self.compute_weight(self.kernel), self.compute_weight(self.bias)))
 
     # ---- int8 quantization (Keras 3's Dense.quantize) ------------------------------------
     def quantize(self, mode=None, type_check: bool = True, config=None) -> None:
@@ -121,7 +121,7 @@ class Dense(Layer):
         if self.quantization_mode is not None:
             raise ValueError(f"Layer '{self.name}' is already quantized with dtype_policy="
                              f"'{self.dtype_policy_name}'. Received: mode={mode}")
-        if self._dtype == _dtype.float16:
+        if self._compute_dtype == _dtype.float16:
             raise ValueError(f"Quantization mode='{mode}' doesn't work well with compute_dtype="
                              f"'float16'. Consider loading model/layer with another dtype policy "
                              f"such as 'mixed_bfloat16' or 'mixed_float16' before calling "
@@ -144,8 +144,8 @@ class Dense(Layer):
     def dtype_policy_name(self) -> str:
         """Keras's policy name: the dtype, or "int8_from_<dtype>" once quantized."""
         if self.quantization_mode:
-            return f"{self.quantization_mode}_from_{self._dtype.name}"
-        return self._dtype.name
+            return f"{self.quantization_mode}_from_{self._policy.name}"
+        return self._policy.name
 
     def _packed_kernel(self):
         from linea.backend._int8 import PackedWeight
@@ -161,7 +161,7 @@ class Dense(Layer):
                         input_gradient=True)
         if low is not None:
             y = y.to(low)
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y + self.compute_weight(self.bias)
 
     def compute_output_shape(self, input_shape) -> tuple:
         return tuple(input_shape[:-1]) + (self.units,)
@@ -180,7 +180,7 @@ class Dense(Layer):
         })
         if self.quantization_mode:
             config["dtype"] = {"module": "keras.dtype_policies", "class_name": "QuantizedDTypePolicy",
-                               "config": {"mode": self.quantization_mode, "source_name": self._dtype.name},
+                               "config": {"mode": self.quantization_mode, "source_name": self._policy.name},
                                "registered_name": None}
         if self.activity_regularizer is not None:  # Keras lists it only when set
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)

@@ -13,7 +13,7 @@ from linea._tensor import Tensor
 from linea.keras import initializers, regularizers
 from linea.keras import constraints as constraints_module
 from linea.keras._naming import unique_name
-from linea.keras.config import resolve_dtype
+from linea.keras.config import resolve_policy
 from linea.nn.modules._lazy import input_shape_of
 from linea.nn.modules._module import Module
 from linea.nn.modules._parameter import Parameter
@@ -74,7 +74,9 @@ class Layer(Module):
         if name is not None and (not isinstance(name, str) or not name or "/" in name or "." in name):
             raise ValueError(f"a layer name must be a non-empty string without '/' or '.', got {name!r}")
         self.name = name or unique_name(type(self).__name__)
-        self._dtype = resolve_dtype(kwargs.get("dtype"))
+        self._policy = resolve_policy(kwargs.get("dtype"))
+        self._dtype = self._policy.variable          # weights are created in this dtype
+        self._compute_dtype = self._policy.compute   # inputs, weights in use and outputs
         self._trainable = bool(kwargs.get("trainable", True))
         self.built = False
         self.activity_regularizer = regularizers.get(activity_regularizer)
@@ -89,7 +91,26 @@ class Layer(Module):
     # ---- weights ----------------------------------------------------------
     @property
     def dtype(self) -> str:
+        """The variables' dtype (Keras's ``layer.dtype``)."""
         return self._dtype.name
+
+    @property
+    def dtype_policy(self):
+        return self._policy
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._compute_dtype.name
+
+    @property
+    def variable_dtype(self) -> str:
+        return self._dtype.name
+
+    def compute_weight(self, variable):
+        """``variable`` as ``call`` uses it: cast to the compute dtype under a mixed policy."""
+        if variable is None or variable._data.dtype == self._compute_dtype.numpy:
+            return variable
+        return variable.to(self._compute_dtype)
 
     def add_weight(self, name: str, shape, initializer="zeros", regularizer=None,
                    constraint=None, trainable: bool = True) -> Variable:
@@ -208,7 +229,7 @@ class Layer(Module):
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable,
                 "dtype": {"module": "keras", "class_name": "DTypePolicy",
-                          "config": {"name": self._dtype.name}, "registered_name": None}}
+                          "config": {"name": self._policy.name}, "registered_name": None}}
 
     @classmethod
     def from_config(cls, config: dict):
