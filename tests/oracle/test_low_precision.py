@@ -114,3 +114,42 @@ def test_a_low_precision_torch_file_loads_as_a_model_of_that_dtype(name, tmp_pat
     with linea.no_grad():
         got = model(linea.tensor(x).to(ours_dtype))
     np.testing.assert_allclose(got.float().numpy(), expected.float().numpy(), rtol=2 ** -6, atol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_pt_files_carry_bf16_and_fp16_both_ways(tmp_path, dtype):
+    layer = nn.Linear(5, 3).to(getattr(linea, dtype))
+    linea.io.save_state_dict(layer.state_dict(), tmp_path / "linea.pt")
+    state = torch.load(tmp_path / "linea.pt", weights_only=True)
+    assert state["weight"].dtype == getattr(torch, dtype)
+    assert torch.equal(state["weight"].float(), torch.from_numpy(layer.weight.float().numpy()))
+    twin = torch.nn.Linear(5, 3).to(getattr(torch, dtype))
+    torch.save(twin.state_dict(), tmp_path / "torch.pt")
+    loaded = linea.io.load_state_dict(tmp_path / "torch.pt")
+    assert loaded["weight"].dtype.name == dtype
+    np.testing.assert_array_equal(loaded["weight"].astype(np.float32), twin.weight.float().detach().numpy())
+
+
+def test_keras_files_with_bf16_and_mixed_policies_round_trip_with_real_keras(tmp_path):
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="Keras 3 is an oracle; install the test extra")
+    from linea import keras as lk
+
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, dtype="mixed_bfloat16"),
+                               keras.layers.Dense(2, dtype="bfloat16")])
+    theirs.save(tmp_path / "keras.keras")
+    ours = lk.models.load_model(tmp_path / "keras.keras")
+    assert [layer.dtype_policy.name for layer in ours.layers] == ["mixed_bfloat16", "bfloat16"]
+    assert [layer.kernel.dtype for layer in ours.layers] == [linea.float32, linea.bfloat16]
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(keras.ops.cast(theirs(x), "float32"))
+    np.testing.assert_array_equal(ours(x).float().numpy(), expected)
+    ours.save(tmp_path / "linea.keras")
+    back = keras.models.load_model(tmp_path / "linea.keras")
+    assert [layer.dtype_policy.name for layer in back.layers] == ["mixed_bfloat16", "bfloat16"]
+    for a, b in zip(theirs.weights, back.weights):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.ops.cast(a, "float32")),
+                                      keras.ops.convert_to_numpy(keras.ops.cast(b, "float32")))

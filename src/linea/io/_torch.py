@@ -112,10 +112,17 @@ def read(path, mapped: bool = False) -> "OrderedDict[str, np.ndarray]":
     return result
 
 
+def _to_torch(torch, array):
+    """A torch tensor holding a copy of ``array``; bfloat16 travels as its 16-bit patterns."""
+    array = np.array(array, copy=True)
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
 def write(state: dict, path) -> None:
     torch = _torch()
-    tensors = OrderedDict((name, torch.from_numpy(np.array(array, copy=True)))
-                          for name, array in state.items())
+    tensors = OrderedDict((name, _to_torch(torch, array)) for name, array in state.items())
     buffer = io.BytesIO()
     torch.save(tensors, buffer)
     atomic_write(os.fspath(path), buffer.getvalue())

@@ -64,7 +64,9 @@ def weights_h5_bytes(model) -> bytes:
             group = layers.create_group(path).create_group("vars")
             group.attrs["name"] = layer.name
             for index, variable in enumerate(layer.weights):
-                group.create_dataset(str(index), data=variable._data)
+                dataset = group.create_dataset(str(index), data=variable._data)
+                if variable._data.dtype.name == "bfloat16":  # HDF5 has no bfloat16: Keras's mark
+                    dataset.attrs["dtype"] = "bfloat16"
         handle.create_group("vars").attrs["name"] = model.name
     return buffer.getvalue()
 
@@ -109,6 +111,18 @@ def save_model(model, filepath) -> None:
 
 
 # ---- reading ---------------------------------------------------------------------------
+
+def _bfloat16():
+    from linea import bfloat16
+
+    return bfloat16.numpy
+
+
+def _is_keras_bfloat16(dataset, h5py) -> bool:
+    """Keras writes bfloat16 as 2-byte opaque values with the attribute dtype="bfloat16"."""
+    return (isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V"
+            and dataset.dtype.itemsize == 2 and dataset.attrs.get("dtype") == "bfloat16")
+
 
 def read_weights_file(filepath, report_order: bool = False, shapes_only: bool = False):
     """``read_weights_h5`` of a ``.weights.h5`` file, read from the file as needed (not all at once)."""
@@ -164,7 +178,9 @@ def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: 
                 arrays = []
                 for key in keys:
                     dataset = child(variables, key, f"{name}/vars/{key}")
-                    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub":
+                    bfloat16 = _is_keras_bfloat16(dataset, h5py)
+                    if not isinstance(dataset, h5py.Dataset) or \
+                            (dataset.dtype.kind not in "fiub" and not bfloat16):
                         raise FormatError(f"{source}: {name}/vars/{key} is not a numeric array")
                     if dataset.is_virtual or dataset.external:
                         raise FormatError(f"{source}: {name}/vars/{key} keeps its data in other "
@@ -173,8 +189,12 @@ def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: 
                         raise FormatError(
                             f"{source}: {name}/vars/{key} declares {dataset.shape} of "
                             f"{dataset.dtype}, more than the file's {size} bytes hold")
-                    arrays.append(xp.broadcast_to(xp.zeros((), dataset.dtype), dataset.shape)
-                                  if shapes_only else xp.asarray(dataset[()]))  # read once
+                    dtype = _bfloat16() if bfloat16 else dataset.dtype
+                    if shapes_only:
+                        arrays.append(xp.broadcast_to(xp.zeros((), dtype), dataset.shape))
+                    else:  # read once; bfloat16 arrives as 2-byte opaque values
+                        data = xp.asarray(dataset[()])
+                        arrays.append(data.view(dtype) if bfloat16 else data)
                 result[name] = arrays
             return (result, ordered) if report_order else result
     except FormatError:
