@@ -88,9 +88,6 @@ def test_sequential_quantize_changes_every_dense_and_nothing_on_refusal(tmp_path
     model.quantize("int8")
     assert [layer.quantization_mode for layer in model.layers] == ["int8", "int8"]
     assert np.abs(model(x).numpy() - before).max() < 0.05 * np.abs(before).max()
-    with pytest.raises(NotImplementedError, match="quantized"):
-        model.save_weights(str(tmp_path / "q.weights.h5"))
-    assert not (tmp_path / "q.weights.h5").exists()
 
 
 def test_set_weights_after_quantize_repacks_the_kernel():
@@ -105,3 +102,29 @@ def test_set_weights_after_quantize_repacks_the_kernel():
     theirs.set_weights([bias, kernel, scale])
     np.testing.assert_allclose(ours(x).numpy(), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-6,
                                atol=1e-6)
+
+
+def test_quantized_keras_files_round_trip_with_real_keras(tmp_path):
+    from linea.keras._saving import load_model
+
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+                               keras.layers.Dense(2)])
+    theirs.quantize("int8")
+    theirs.save(tmp_path / "keras.keras")
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    x = RNG.standard_normal((5, 4)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(theirs(x))
+    ours = load_model(tmp_path / "keras.keras")
+    assert [layer.quantization_mode for layer in ours.layers] == ["int8", "int8"]
+    np.testing.assert_array_equal(ours(x).numpy(), expected)
+    ours.save(tmp_path / "linea.keras")
+    back = keras.models.load_model(tmp_path / "linea.keras")
+    assert [layer.quantization_mode for layer in back.layers] == ["int8", "int8"]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(back(x)), expected)
+    twin = lk.Sequential([lk.Input((4,)), lk.layers.Dense(3, activation="relu"), lk.layers.Dense(2)])
+    twin.quantize("int8")
+    twin.load_weights(str(tmp_path / "keras.weights.h5"))
+    np.testing.assert_array_equal(twin(x).numpy(), expected)
+    float_model = lk.Sequential([lk.Input((4,)), lk.layers.Dense(3), lk.layers.Dense(2)])
+    with pytest.raises(linea.FormatError, match="expects weights of shapes"):
+        float_model.load_weights(str(tmp_path / "keras.weights.h5"))

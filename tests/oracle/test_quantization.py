@@ -298,7 +298,7 @@ def test_keras_quantized_model_exports_to_onnx_and_refuses_float_formats(tmp_pat
     theirs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     np.testing.assert_allclose(theirs, model(x).numpy(), rtol=1e-6, atol=1e-6)
     for name in ("int8.safetensors", "int8.pt"):
-        with pytest.raises(ValueError, match="ONNX only"):
+        with pytest.raises(ValueError, match="ONNX or Keras files only"):
             linea.io.save_model(model, tmp_path / name)
         assert not (tmp_path / name).exists()
 
@@ -308,3 +308,20 @@ def test_quantized_onnx_files_are_refused_by_the_float_reader(tmp_path):
     linea.io.save_model(model, tmp_path / "q.onnx")
     with pytest.raises(linea.FormatError, match="INT8"):
         linea.io.load_model(tmp_path / "q.onnx")
+
+
+def test_int8_models_move_between_the_flavours_and_real_keras_files(tmp_path):
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="Keras 3 is the oracle; install the test extra")
+    model = quantize_dynamic(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)))
+    x = RNG.standard_normal((4, 6)).astype(np.float32)
+    expected = model(linea.tensor(x)).numpy()
+    linea.io.save_model(model, tmp_path / "int8.keras")
+    theirs = keras.models.load_model(tmp_path / "int8.keras")
+    assert [layer.quantization_mode for layer in theirs.layers] == ["int8", "int8"]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs(x)), expected, rtol=1e-6, atol=1e-6)
+    back = linea.io.load_model(tmp_path / "int8.keras")
+    assert isinstance(back[0], QuantizedLinear)
+    assert np.array_equal(back(linea.tensor(x)).numpy(), expected)

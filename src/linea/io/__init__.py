@@ -108,8 +108,9 @@ def write_specs(specs, path, format: str | None = None, *, layout: str | None = 
     source = os.fspath(path)
     if kind == "onnx":
         return _onnx.write(specs, path, input_rank)
-    if any(spec.kind == "qlinear" for spec in specs):
-        raise ValueError(f"an int8-quantized model can be exported to ONNX only, not to {kind}; "
+    if kind != "keras" and any(spec.kind == "qlinear" for spec in specs):
+        raise ValueError(f"an int8-quantized model can be exported to ONNX or Keras files only, "
+                         f"not to {kind}; "
                          f"save it with linea.save(model.state_dict(), path) (int8 weights and "
                          f"scales in safetensors), or save the float model")
     if kind == "keras":

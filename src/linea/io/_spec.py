@@ -213,6 +213,16 @@ def nn_from_spec(specs) -> nn.Sequential:
             if spec.bias is not None:
                 layer.bias._data[...] = spec.bias
             modules.append(layer)
+        elif spec.kind == "qlinear":
+            from linea.quantization import QuantizedLinear
+
+            out_features, in_features = spec.weight.shape
+            layer = QuantizedLinear(in_features, out_features, bias=spec.bias is not None)
+            state = {"weight": spec.weight, "weight_scale": spec.extra["scale"]}
+            if spec.bias is not None:
+                state["bias"] = spec.bias
+            layer.load_state_dict(state)
+            modules.append(layer)
         elif spec.kind == "activation":
             module = activation_module(spec.activation, spec.extra)
             modules.append(module if module is not None else nn.Identity())
@@ -245,15 +255,19 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
     first_in = None
     while index < len(specs):
         spec = specs[index]
-        if spec.kind == "linear":
+        if spec.kind in ("linear", "qlinear"):
             following = specs[index + 1] if index + 1 < len(specs) else None
             fold = following is not None and following.kind == "activation" and \
                 not _needs_leaky_layer(following)
             out_features, in_features = spec.weight.shape
             first_in = first_in if first_in is not None else in_features
+            dtype = "float32" if spec.kind == "qlinear" else _dtype_name(spec.weight)
             dense = keras_layers.Dense(out_features, activation=keras_activation(following) if fold else None,
-                                       use_bias=spec.bias is not None, dtype=_dtype_name(spec.weight))
+                                       use_bias=spec.bias is not None, dtype=dtype)
             dense._ensure_built((None, in_features))
+            if spec.kind == "qlinear":  # Keras's int8 Dense: kernel int8 (in, units), kernel_scale
+                dense.quantize("int8")
+                dense.kernel_scale._data[...] = spec.extra["scale"]
             dense.kernel._data[...] = spec.weight.T
             if spec.bias is not None:
                 dense.bias._data[...] = spec.bias

@@ -49,13 +49,23 @@ def weight_paths(model) -> list[str]:
 
 # ---- writing ---------------------------------------------------------------------------
 
+def saved_weights(layer) -> list:
+    """A layer's variables in the order Keras files hold them: an int8 Dense stores
+    kernel, bias, kernel_scale (Keras's variable_serialization_spec), not its weights order."""
+    if getattr(layer, "quantization_mode", None) == "int8":
+        return [v for v in (layer.kernel, layer.bias, layer.kernel_scale) if v is not None]
+    return list(layer.weights)
+
+
+def _quantization_mode(layer_config: dict):
+    dtype = layer_config.get("dtype")
+    if isinstance(dtype, dict) and dtype.get("class_name") == "QuantizedDTypePolicy":
+        return (dtype.get("config") or {}).get("mode")
+    return None
+
+
 def weights_h5_bytes(model) -> bytes:
     """The bytes of a Keras 3 ``.weights.h5`` file holding ``model``'s weights."""
-    for layer in model.layers:
-        if getattr(layer, "quantization_mode", None):
-            raise NotImplementedError(
-                f"layer '{layer.name}' is {layer.quantization_mode}-quantized; linea does not write "
-                f"quantized Keras files yet. Save the float model and quantize after loading")
     h5py = _h5py()
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", track_order=True) as handle:
@@ -63,7 +73,7 @@ def weights_h5_bytes(model) -> bytes:
         for layer, path in zip(model.layers, weight_paths(model)):
             group = layers.create_group(path).create_group("vars")
             group.attrs["name"] = layer.name
-            for index, variable in enumerate(layer.weights):
+            for index, variable in enumerate(saved_weights(layer)):
                 dataset = group.create_dataset(str(index), data=variable._data)
                 if variable._data.dtype.name == "bfloat16":  # HDF5 has no bfloat16: Keras's mark
                     dataset.attrs["dtype"] = "bfloat16"
@@ -244,7 +254,7 @@ def _assign(model, stored: dict, source: str) -> None:
     pairs = []
     for layer, path in zip(model.layers, weight_paths(model)):
         arrays = stored.get(path, [])
-        expected = [tuple(v.shape) for v in layer.weights]
+        expected = [tuple(v.shape) for v in saved_weights(layer)]
         found = [tuple(a.shape) for a in arrays]
         if expected != found:
             where = f"layers/{path}" if path in stored else f"layers/{path} (absent)"
@@ -254,7 +264,7 @@ def _assign(model, stored: dict, source: str) -> None:
             )
         pairs.append((layer, arrays))
     for layer, arrays in pairs:
-        for variable, array in zip(layer.weights, arrays):
+        for variable, array in zip(saved_weights(layer), arrays):
             xp.copyto(variable._data, array, casting="unsafe")
             mark_written(variable._data)
 
@@ -347,7 +357,8 @@ def _expected_shapes(config: dict, source: str) -> list:
         elif kind == "Dense":
             units = integer(layer_config.get("units"), "Dense units")
             width = known("Dense")[-1]
-            shapes.append([(width, units)] + ([(units,)] if layer_config.get("use_bias", True) else []))
+            shapes.append([(width, units)] + ([(units,)] if layer_config.get("use_bias", True) else [])
+                          + ([(units,)] if _quantization_mode(layer_config) == "int8" else []))
             shape = shape[:-1] + [units]
         elif kind == "LayerNormalization":
             width = known("LayerNormalization")[-1]

@@ -63,7 +63,11 @@ def get(identifier) -> DTypePolicy:
     if isinstance(identifier, DTypePolicy):
         return identifier
     if isinstance(identifier, dict):  # {"class_name": "DTypePolicy", "config": {"name": ...}}
-        identifier = identifier.get("config", {}).get("name")
+        config = identifier.get("config") or {}
+        if identifier.get("class_name") == "QuantizedDTypePolicy":  # the layer quantizes itself
+            identifier = config.get("source_name")
+        else:
+            identifier = config.get("name")
     if isinstance(identifier, _dtype.DType):
         identifier = identifier.name
     if identifier is not None and not isinstance(identifier, str) and hasattr(identifier, "name"):

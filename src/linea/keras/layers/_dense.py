@@ -65,6 +65,7 @@ class Dense(Layer):
         self.kernel = None
         self.bias = None
         self.quantization_mode = None
+        self._pending_quantization = None
         self._packed = (None, None)  # (versions it was packed at, PackedWeight) once quantized
         if self._batch_input_shape is not None:
             self._ensure_built(self._batch_input_shape)
@@ -80,6 +81,9 @@ class Dense(Layer):
             self.add_weight("bias", (self.units,), self.bias_initializer,
                             self.bias_regularizer, self.bias_constraint)
         self.built = True
+        if self._pending_quantization:
+            self.quantize(self._pending_quantization)
+            self._pending_quantization = None
 
     def call(self, inputs, training: bool = False) -> Tensor:
         x = as_compute_tensor(inputs, self._compute_dtype)
@@ -190,7 +194,18 @@ class Dense(Layer):
     def from_config(cls, config: dict) -> "Dense":
         config = {k: v for k, v in config.items() if k not in ("quantization_config", "lora_rank",
                                                                  "lora_alpha")}
-        return super().from_config(config)
+        dtype = config.get("dtype")
+        mode = None
+        if isinstance(dtype, dict) and dtype.get("class_name") == "QuantizedDTypePolicy":
+            mode = (dtype.get("config") or {}).get("mode")
+            if mode != "int8":
+                raise ValueError(f"linea reads int8-quantized Dense layers; this one is {mode!r}")
+        layer = super().from_config(config)
+        if mode and layer.built:
+            layer.quantize(mode)
+        else:
+            layer._pending_quantization = mode  # quantized as soon as it is built, as Keras does
+        return layer
 
     @classmethod
     def from_linear(cls, linear, activation=None, name: str | None = None) -> "Dense":
