@@ -153,3 +153,26 @@ def test_keras_files_with_bf16_and_mixed_policies_round_trip_with_real_keras(tmp
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.ops.cast(a, "float32")),
                                       keras.ops.convert_to_numpy(keras.ops.cast(b, "float32")))
+
+
+def test_float16_models_export_to_onnx_run_in_onnxruntime_and_read_back(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime is an oracle; install the test extra")
+    model = nn.Sequential(nn.Linear(8, 6), nn.GELU(), nn.LayerNorm(6), nn.Linear(6, 3),
+                          nn.Softmax(dim=-1)).half()
+    linea.io.save_model(model, tmp_path / "half.onnx")
+    x = np.random.default_rng(6).standard_normal((5, 8)).astype(np.float16)
+    ours = model(linea.tensor(x)).numpy()
+    session = ort.InferenceSession(str(tmp_path / "half.onnx"), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {"input": x})[0]
+    assert theirs.dtype == np.float16
+    ulp = 2.0 ** -10 * np.maximum(np.abs(ours.astype(np.float32)), 2.0 ** -4)
+    assert np.all(np.abs(theirs.astype(np.float32) - ours.astype(np.float32)) <= 2 * ulp)
+    back = linea.io.load_model(tmp_path / "half.onnx")
+    assert back[0].weight.dtype == linea.float16
+    assert np.array_equal(back(linea.tensor(x)).numpy(), ours)
+
+
+def test_bfloat16_onnx_export_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(ValueError, match="no bfloat16 Gemm"):
+        linea.io.save_model(nn.Linear(3, 2).bfloat16(), tmp_path / "bf16.onnx")
+    assert not (tmp_path / "bf16.onnx").exists()

@@ -127,10 +127,12 @@ def model_proto(specs, input_rank: int = 2):
     if not linears:
         raise ValueError("an ONNX export needs at least one Linear/Dense layer")
     dtype = linears[0].weight.dtype
-    element = {np.dtype(np.float32): onnx.TensorProto.FLOAT,
-               np.dtype(np.float64): onnx.TensorProto.DOUBLE}.get(np.dtype(dtype))
+    element = {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64): onnx.TensorProto.DOUBLE,
+               np.dtype(np.float16): onnx.TensorProto.FLOAT16}.get(np.dtype(dtype))
     if element is None:
-        raise ValueError(f"ONNX export supports float32 and float64 weights, not {dtype}")
+        hint = (" (onnxruntime has no bfloat16 Gemm or MatMul on the CPU, so such a file could not "
+                "be run or checked; export model.float() or model.half())") if dtype.name == "bfloat16" else ""
+        raise ValueError(f"ONNX export supports float32, float64 and float16 weights, not {dtype}{hint}")
     graph = _Graph(onnx, dtype)
     first = next((s for s in specs if s.kind in ("linear", "qlinear", "layernorm")), linears[0])
     in_features = first.weight.shape[1] if first.kind in ("linear", "qlinear") else first.weight.shape[0]

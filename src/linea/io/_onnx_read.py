@@ -34,7 +34,8 @@ __all__ = ["read", "specs_from_proto"]
 _MAX_NODES = 100_000
 _STANDARD_DOMAINS = ("", "ai.onnx")
 #: ONNX element types linea reads: floats for weights, integers for shapes.
-_ELEMENTS = {1: np.dtype("<f4"), 11: np.dtype("<f8"), 7: np.dtype("<i8"), 6: np.dtype("<i4")}
+_ELEMENTS = {1: np.dtype("<f4"), 11: np.dtype("<f8"), 10: np.dtype("<f2"), 7: np.dtype("<i8"),
+             6: np.dtype("<i4")}
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -88,7 +89,7 @@ def _tensor_array(tensor, folder: str, source: str, what: str) -> np.ndarray:
         name = onnx.TensorProto.DataType.Name(tensor.data_type) \
             if tensor.data_type in onnx.TensorProto.DataType.values() else tensor.data_type
         raise FormatError(f"{source}: {what} {tensor.name!r} has element type {name}; linea reads "
-                          "float32/float64 weights (and int32/int64 shapes)")
+                          "float32/float64/float16 weights (and int32/int64 shapes)")
     if len(tensor.dims) > 8 or any(d < 0 for d in tensor.dims):
         raise FormatError(f"{source}: {what} {tensor.name!r} has dims {list(tensor.dims)}")
     count = math.prod(tensor.dims)
@@ -96,7 +97,7 @@ def _tensor_array(tensor, folder: str, source: str, what: str) -> np.ndarray:
         data = _external_bytes(tensor, folder, source)
         return np.frombuffer(data, dtype).reshape(tuple(tensor.dims)).astype(dtype.newbyteorder("="))
     fields = {1: tensor.float_data, 11: tensor.double_data, 7: tensor.int64_data,
-              6: tensor.int32_data}
+              6: tensor.int32_data, 10: tensor.int32_data}  # float16: one value per int32
     held = len(tensor.raw_data) if tensor.raw_data else len(fields[tensor.data_type]) * dtype.itemsize
     if held != count * dtype.itemsize:
         raise FormatError(f"{source}: {what} {tensor.name!r} declares {list(tensor.dims)} "
@@ -231,8 +232,9 @@ class _Graph:
 
 
 def _equals(value, expected: float) -> bool:
-    """Equal up to the rounding of a float32 constant."""
-    return value is not None and math.isclose(value, expected, rel_tol=1e-7, abs_tol=0.0)
+    """Equal up to the rounding of a float32 constant, or exactly a float16 constant's rounding."""
+    return value is not None and (math.isclose(value, expected, rel_tol=1e-7, abs_tol=0.0)
+                                  or value == float(np.float16(expected)))
 
 
 def _float(array, what, node, source):
