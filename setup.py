@@ -9,6 +9,7 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension(
     "linea.backend._int8_kernel",
     sources=["src/linea/backend/_int8_kernel.c"],
-    extra_compile_args=["-O3", "-ffp-contract=off", "-std=c11"],
+    extra_compile_args=["-O3", "-ffp-contract=off", "-std=c11", "-pthread"],
+    extra_link_args=["-pthread"],
     optional=True,
 )])

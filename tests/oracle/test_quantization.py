@@ -325,3 +325,19 @@ def test_int8_models_move_between_the_flavours_and_real_keras_files(tmp_path):
     back = linea.io.load_model(tmp_path / "int8.keras")
     assert isinstance(back[0], QuantizedLinear)
     assert np.array_equal(back(linea.tensor(x)).numpy(), expected)
+
+
+@pytest.mark.parametrize("path", PATHS[:-1])
+def test_the_kernel_gives_the_same_outputs_on_any_thread_count(path):
+    # 63 blocks: uneven shares and a short tail; 2.6e8 multiply-adds, so up to 8 threads start
+    packed, _ = random_layer(1000, 1024)
+    x = RNG.standard_normal((255, 1024)).astype(np.float32)
+    previous = _int8.get_threads()
+    try:
+        _int8.set_threads(1)
+        single = packed.matmul(x, None, path)
+        for threads in (2, 3, 8):
+            _int8.set_threads(threads)
+            assert np.array_equal(packed.matmul(x, None, path), single)
+    finally:
+        _int8.set_threads(previous)

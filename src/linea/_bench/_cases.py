@@ -391,6 +391,7 @@ def precision_linea(params: dict) -> dict:
     from linea.quantization import kernel_info, quantize_dynamic
 
     set_threads(params["threads"])
+    linea.set_num_threads(params["threads"])  # the int8 kernel's threads too
     x, w, b, _ = _linear_data(*params["shape"])
     layer = linea.nn.Linear(w.shape[1], w.shape[0])
     with linea.no_grad():
@@ -398,7 +399,7 @@ def precision_linea(params: dict) -> dict:
         layer.bias.copy_(b)
     xt = linea.from_numpy(x)
     quantized = quantize_dynamic(layer)
-    result = {"path": kernel_info()["path"], "threads_int8": 1}
+    result = {"path": kernel_info()["path"], "threads_int8": params["threads"]}
     with linea.no_grad():
         result["float32"] = measure(lambda: layer(xt), params["budget"])
         result["int8"] = measure(lambda: quantized(xt), params["budget"])

@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 __all__ = ["PackedWeight", "quantize_weight", "quantize_rows", "kernel_info", "kernel_paths",
-           "MAX_IN_FEATURES", "EXACT_BLOCK"]
+           "MAX_IN_FEATURES", "EXACT_BLOCK", "set_threads", "get_threads"]
 
 #: int32 accumulation is exact while K · 127² < 2³¹.
 MAX_IN_FEATURES = (2 ** 31 - 1) // (127 * 127)
@@ -35,6 +35,19 @@ try:
 except ImportError as error:  # no compiler at install time: the fallback runs
     _native = None
     _NATIVE_ERROR = str(error)
+
+
+#: Threads the C kernel may use for one product (it starts them only for ≥ 2²⁴ multiply-adds
+#: each); the CPUs this process may run on, until linea.set_num_threads says otherwise.
+_THREADS = [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)]
+
+
+def set_threads(threads: int) -> None:
+    _THREADS[0] = max(1, int(threads))
+
+
+def get_threads() -> int:
+    return _THREADS[0]
 
 
 def kernel_paths() -> list:
@@ -55,6 +68,7 @@ def _chosen_path(path: str | None) -> str:
 def kernel_info() -> dict:
     """Which int8 path runs here and why: {"path", "available", "extension", "reason"}."""
     path = _chosen_path(None)
+    threads = f"up to {_THREADS[0]} thread(s) for large products"
     if _native is None:
         reason = f"the C extension is not built ({_NATIVE_ERROR}); the exact NumPy fallback runs"
     elif os.environ.get("LINEA_INT8_KERNEL"):
@@ -62,7 +76,7 @@ def kernel_info() -> dict:
     else:
         reason = "the best path this CPU supports"
     return {"path": path, "available": kernel_paths(), "extension": _native is not None,
-            "reason": reason}
+            "reason": reason, "threads": threads if _native is not None else "NumPy's BLAS threads"}
 
 
 def _abs_max_scale(array, axis: int):
@@ -154,7 +168,7 @@ class PackedWeight:
         m = x.shape[0]
         if path != "numpy":
             out = np.empty((m, self.shape[0]), np.float32)
-            self._packed.forward(x, out, m, bias, self._paths[path])
+            self._packed.forward(x, out, m, bias, self._paths[path], _THREADS[0])
             return out
         xq, x_scale, finite = quantize_rows(x)
         acc = _accumulate_numpy(xq, self.int8())

@@ -24,6 +24,7 @@
 #include <Python.h>
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,7 @@ typedef struct {
     const int8_t *xs;       /* xq rows (avx2) */
     const uint8_t *xa;      /* |xq| rows (avx2) */
     int32_t *acc;           /* m × n_padded, exact accumulators (offset removed) */
+    Py_ssize_t block_begin, block_end;  /* the 16-channel blocks this job computes */
 } Job;
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline void
@@ -217,14 +219,13 @@ tile_512(const Job *job, Py_ssize_t row0, int mr, Py_ssize_t block0, int nb) {
     case MRV * 8 + 4: FN(job, row0, MRV, block0, 4); break;
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void run_512(const Job *job) {
-    Py_ssize_t blocks = job->w->n_padded / BLOCK;
-    for (Py_ssize_t block0 = 0; block0 < blocks; block0 += 4) {
+    Py_ssize_t blocks = job->block_end;
+    for (Py_ssize_t block0 = job->block_begin; block0 < blocks; block0 += 4) {
         int nb = blocks - block0 < 4 ? (int)(blocks - block0) : 4;
         for (Py_ssize_t row0 = 0; row0 < job->m; row0 += MR512) {
             int mr = job->m - row0 < MR512 ? (int)(job->m - row0) : MR512;
             switch (mr * 8 + nb) {
-                TILE_CASES(tile_512, 1) TILE_CASES(tile_512, 2) TILE_CASES(tile_512, 3)
-                TILE_CASES(tile_512, 4) TILE_CASES(tile_512, 5) TILE_CASES(tile_512, 6)
+                TILE_CASES(tile_512, 1) TILE_CASES(tile_512, 2) TILE_CASES(tile_512, 3) TILE_CASES(tile_512, 4)
             }
         }
     }
@@ -259,8 +260,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void run_
             }                                                                                        \
     }                                                                                                \
     __attribute__((target(TARGET))) static void NAME(const Job *job) {                               \
-        Py_ssize_t blocks = job->w->n_padded / BLOCK;                                                \
-        for (Py_ssize_t block0 = 0; block0 < blocks; block0++)                                       \
+        Py_ssize_t blocks = job->block_end;                                                          \
+        for (Py_ssize_t block0 = job->block_begin; block0 < blocks; block0++)                        \
             for (Py_ssize_t row0 = 0; row0 < job->m; row0 += MR) {                                   \
                 int mr = job->m - row0 < MR ? (int)(job->m - row0) : MR;                             \
                 switch (mr) {                                                                        \
@@ -305,8 +306,8 @@ tile_avx2(const Job *job, Py_ssize_t row0, int mr, Py_ssize_t block0) {
 }
 
 __attribute__((target("avx2"))) static void run_avx2(const Job *job) {
-    Py_ssize_t blocks = job->w->n_padded / BLOCK;
-    for (Py_ssize_t block0 = 0; block0 < blocks; block0++)
+    Py_ssize_t blocks = job->block_end;
+    for (Py_ssize_t block0 = job->block_begin; block0 < blocks; block0++)
         for (Py_ssize_t row0 = 0; row0 < job->m; row0 += MR) {
             int mr = job->m - row0 < MR ? (int)(job->m - row0) : MR;
             switch (mr) {
@@ -336,7 +337,48 @@ typedef struct {
     const float *bias;
     float *x_scale;
     char *bad;
+    int threads;
 } Forward;
+
+/* Output blocks split over up to ``threads`` threads (in whole 4-block tiles) when the product
+ * is large enough to repay starting them (≥ 2^24 multiply-adds per thread); the caller's
+ * thread takes the last share. Threads only ever write their own accumulator columns. */
+typedef struct {
+    Job job;
+    void (*run)(const Job *);
+} Share;
+
+static void *run_share(void *argument) {
+    Share *share = argument;
+    share->run(&share->job);
+    return NULL;
+}
+
+#define MAX_THREADS 64
+static void run_threaded(const Job *job, void (*run)(const Job *), int threads) {
+    Py_ssize_t blocks = job->w->n_padded / BLOCK, tiles = (blocks + 3) / 4;
+    double work = (double)job->m * (double)job->w->n_padded * (double)job->w->k_padded;
+    int count = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
+    while (count > 1 && work / count < 16777216.0) count--;
+    if (count > tiles) count = (int)tiles;
+    Share shares[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 0; t < count; t++) {
+        shares[t].job = *job;
+        shares[t].run = run;
+        Py_ssize_t first = tiles * t / count * 4, last = tiles * (t + 1) / count * 4;
+        shares[t].job.block_begin = first;
+        shares[t].job.block_end = last < blocks ? last : blocks;
+    }
+    for (int t = 0; t < count - 1; t++)
+        started[t] = pthread_create(&ids[t], NULL, run_share, &shares[t]) == 0;
+    for (int t = 0; t < count - 1; t++)
+        if (!started[t]) run_share(&shares[t]);  /* no thread to be had: do it here */
+    run_share(&shares[count - 1]);
+    for (int t = 0; t < count - 1; t++)
+        if (started[t]) pthread_join(ids[t], NULL);
+}
 
 __attribute__((always_inline)) static inline void forward_body(const Forward *f, void (*run)(const Job *)) {
     const Job *job = f->job;
@@ -347,7 +389,7 @@ __attribute__((always_inline)) static inline void forward_body(const Forward *f,
                                        job->xs ? (int8_t *)job->xs + r * kp : NULL,
                                        job->xa ? (uint8_t *)job->xa + r * kp : NULL,
                                        job->xu ? (uint8_t *)job->xu + r * kp : NULL);
-    run(job);
+    run_threaded(job, run, f->threads);
     for (Py_ssize_t r = 0; r < m; r++) {
         float *row = f->y + r * n;
         const int32_t *a = job->acc + r * np_;
@@ -417,7 +459,7 @@ static PyObject *Packed_accumulate(Packed *self, PyObject *args) {
             xs[r * kp + i] = (int8_t)v;
             xa[r * kp + i] = (uint8_t)(v < 0 ? -v : v);
         }
-    Job job = {self, m, xu, xs, xa, acc};
+    Job job = {self, m, xu, xs, xa, acc, 0, self->n_padded / BLOCK};
     Py_BEGIN_ALLOW_THREADS
     run_path(path, &job);
     Py_END_ALLOW_THREADS
@@ -431,10 +473,11 @@ static PyObject *Packed_accumulate(Packed *self, PyObject *args) {
 
 /* forward(x_float32_bytes, out_float32, m, bias_float32_or_None, path): the quantized Linear. */
 static PyObject *Packed_forward(Packed *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "forward(x, out, m, bias, path) takes 5 arguments");
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "forward(x, out, m, bias, path, threads) takes 6 arguments");
         return NULL;
     }
+    int threads = (int)PyLong_AsLong(args[5]);
     Py_ssize_t m = PyLong_AsSsize_t(args[2]);
     int path = (int)PyLong_AsLong(args[4]);
     if (PyErr_Occurred() || check_path(path) < 0) return NULL;
@@ -452,7 +495,7 @@ static PyObject *Packed_forward(Packed *self, PyObject *const *args, Py_ssize_t 
     }
     Py_ssize_t kp = self->k_padded;
     int u8 = path != PATH_AVX2;
-    Job job_template = {self, 0, NULL, NULL, NULL, NULL};
+    Job job_template = {self, 0, NULL, NULL, NULL, NULL, 0, self->n_padded / BLOCK};
     uint8_t *xu = u8 ? aligned((size_t)m * kp) : NULL;
     int8_t *xs = u8 ? NULL : aligned((size_t)m * kp);
     uint8_t *xa = u8 ? NULL : aligned((size_t)m * kp);
@@ -469,7 +512,7 @@ static PyObject *Packed_forward(Packed *self, PyObject *const *args, Py_ssize_t 
     const float *xf = x.buf;
     float *y = out.buf;
     const float *b = has_bias ? bias.buf : NULL;
-    Forward f = {&job_template, xf, y, b, x_scale, bad};
+    Forward f = {&job_template, xf, y, b, x_scale, bad, threads};
     job_template.m = m; job_template.xu = xu; job_template.xs = xs; job_template.xa = xa; job_template.acc = acc;
     Py_BEGIN_ALLOW_THREADS
     switch (path) {
@@ -505,7 +548,7 @@ static PyObject *Packed_nbytes(Packed *self, void *closure) {
 }
 
 static PyMethodDef Packed_methods[] = {
-    {"forward", (PyCFunction)(void (*)(void))Packed_forward, METH_FASTCALL, "forward(x, out, m, bias, path)"},
+    {"forward", (PyCFunction)(void (*)(void))Packed_forward, METH_FASTCALL, "forward(x, out, m, bias, path, threads)"},
     {"accumulate", (PyCFunction)Packed_accumulate, METH_VARARGS, "accumulate(xq, acc, m, path)"},
     {"unpack", (PyCFunction)Packed_unpack, METH_O, "unpack(out)"},
     {NULL, NULL, 0, NULL},

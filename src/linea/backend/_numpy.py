@@ -66,6 +66,9 @@ def set_num_threads(num_threads: int) -> None:
         raise ValueError(f"set_num_threads expects a positive int, got {num_threads!r}")
     from threadpoolctl import threadpool_limits
 
+    from linea.backend import _int8
+
+    _int8.set_threads(num_threads)  # the int8 kernel's own threads follow the same limit
     global _thread_limiter
     # threadpool_limits applies the limit when constructed and keeps it until
     # restore_original_limits(); keep the object so it is not collected.
