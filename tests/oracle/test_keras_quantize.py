@@ -128,3 +128,25 @@ def test_quantized_keras_files_round_trip_with_real_keras(tmp_path):
     float_model = lk.Sequential([lk.Input((4,)), lk.layers.Dense(3), lk.layers.Dense(2)])
     with pytest.raises(linea.FormatError, match="expects weights of shapes"):
         float_model.load_weights(str(tmp_path / "keras.weights.h5"))
+
+
+def test_hostile_int8_keras_weights_are_refused_at_load_and_change_nothing(tmp_path):
+    import h5py
+
+    model = lk.Sequential([lk.Input((4,)), lk.layers.Dense(3)])
+    model.quantize("int8")
+    x = RNG.standard_normal((2, 4)).astype(np.float32)
+    before = model(x).numpy()
+    model.save_weights(str(tmp_path / "good.weights.h5"))
+    for index, value, message in [(2, 0.0, "finite and positive"), (2, np.nan, "finite and positive"),
+                                  (0, -128, r"outside \[-127, 127\]")]:
+        path = tmp_path / f"bad{index}.weights.h5"
+        path.write_bytes((tmp_path / "good.weights.h5").read_bytes())
+        with h5py.File(path, "r+") as handle:
+            dataset = handle["layers/dense/vars"][str(index)]
+            data = dataset[()]
+            data.flat[0] = value
+            dataset[...] = data
+        with pytest.raises(linea.FormatError, match=message):
+            model.load_weights(str(path))
+        assert np.array_equal(model(x).numpy(), before)

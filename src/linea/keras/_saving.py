@@ -57,6 +57,17 @@ def saved_weights(layer) -> list:
     return list(layer.weights)
 
 
+def _check_int8(layer, arrays, source: str) -> None:
+    """An int8 Dense's stored kernel and scales must be what Keras's quantizer writes."""
+    kernel, scale = arrays[0], arrays[-1]
+    if kernel.size and (xp.min(kernel) < -127 or xp.max(kernel) > 127):
+        raise FormatError(f"{source}: layer '{layer.name}' holds int8 kernel values outside "
+                          f"[-127, 127] (Keras's int8 range); the file is not a Keras int8 model")
+    if not (xp.all(xp.isfinite(scale)) and xp.all(scale > 0)):
+        raise FormatError(f"{source}: layer '{layer.name}' has kernel_scale values that are not "
+                          f"finite and positive; nothing was loaded")
+
+
 def _quantization_mode(layer_config: dict):
     dtype = layer_config.get("dtype")
     if isinstance(dtype, dict) and dtype.get("class_name") == "QuantizedDTypePolicy":
@@ -262,6 +273,8 @@ def _assign(model, stored: dict, source: str) -> None:
                 f"{source}: layer '{layer.name}' expects weights of shapes {expected}, the file "
                 f"holds {found} at {where}; the file's layers are {sorted(stored)}"
             )
+        if getattr(layer, "quantization_mode", None) == "int8":
+            _check_int8(layer, arrays, source)
         pairs.append((layer, arrays))
     for layer, arrays in pairs:
         for variable, array in zip(saved_weights(layer), arrays):
