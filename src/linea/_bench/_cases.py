@@ -33,6 +33,28 @@ def _linear_data(batch, n_in, n_out):
     return x, w, b, g
 
 
+def _linea_linear(w, b):
+    """A linea Linear holding weight ``w`` (out, in) and bias ``b``."""
+    import linea
+
+    layer = linea.nn.Linear(w.shape[1], w.shape[0])
+    with linea.no_grad():
+        layer.weight.copy_(w)
+        layer.bias.copy_(b)
+    return layer
+
+
+def _torch_linear(w, b):
+    """The torch Linear twin of ``_linea_linear``."""
+    import torch
+
+    layer = torch.nn.Linear(w.shape[1], w.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(w))
+        layer.bias.copy_(torch.from_numpy(b))
+    return layer
+
+
 # ---- environment -------------------------------------------------------------------------
 
 def environment(params: dict) -> dict:
@@ -71,10 +93,7 @@ def linear_linea(params: dict) -> dict:
 
     set_threads(params["threads"])
     x, w, b, g = _linear_data(*params["shape"])
-    layer = linea.nn.Linear(w.shape[1], w.shape[0])
-    with linea.no_grad():
-        layer.weight.copy_(w)
-        layer.bias.copy_(b)
+    layer = _linea_linear(w, b)
     xt, gt = linea.from_numpy(x), linea.from_numpy(g)
     forward = measure(lambda: layer(xt), params["budget"])
     xg = linea.tensor(x, requires_grad=True)
@@ -91,10 +110,7 @@ def linear_torch(params: dict) -> dict:
 
     torch.set_num_threads(params["threads"])
     x, w, b, g = _linear_data(*params["shape"])
-    layer = torch.nn.Linear(w.shape[1], w.shape[0])
-    with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(w))
-        layer.bias.copy_(torch.from_numpy(b))
+    layer = _torch_linear(w, b)
     xt, gt = torch.from_numpy(x), torch.from_numpy(g)
     forward = measure(lambda: layer(xt), params["budget"])
     xg = torch.from_numpy(x.copy()).requires_grad_()
@@ -393,10 +409,7 @@ def precision_linea(params: dict) -> dict:
     set_threads(params["threads"])
     linea.set_num_threads(params["threads"])  # the int8 kernel's threads too
     x, w, b, _ = _linear_data(*params["shape"])
-    layer = linea.nn.Linear(w.shape[1], w.shape[0])
-    with linea.no_grad():
-        layer.weight.copy_(w)
-        layer.bias.copy_(b)
+    layer = _linea_linear(w, b)
     xt = linea.from_numpy(x)
     quantized = quantize_dynamic(layer)
     result = {"path": kernel_info()["path"], "threads_int8": params["threads"]}
@@ -418,10 +431,7 @@ def precision_torch(params: dict) -> dict:
 
     torch.set_num_threads(params["threads"])
     x, w, b, _ = _linear_data(*params["shape"])
-    layer = torch.nn.Linear(w.shape[1], w.shape[0])
-    with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(w))
-        layer.bias.copy_(torch.from_numpy(b))
+    layer = _torch_linear(w, b)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantized = torch.ao.quantization.quantize_dynamic(

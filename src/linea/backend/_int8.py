@@ -35,6 +35,8 @@ try:
 except ImportError as error:  # no compiler at install time: the fallback runs
     _native = None
     _NATIVE_ERROR = str(error)
+#: {path name: kernel id} of the C paths this CPU runs, best first (read once: the CPU stays).
+_NATIVE_PATHS = dict(_native.available_paths()) if _native is not None else {}
 
 
 #: Threads the C kernel may use for one product (it starts them only for ≥ 2²⁴ multiply-adds
@@ -52,8 +54,7 @@ def get_threads() -> int:
 
 def kernel_paths() -> list:
     """Names of the paths this machine can run, best first; "numpy" is always last."""
-    native = [name for name, _ in _native.available_paths()] if _native is not None else []
-    return native + ["numpy"]
+    return (list(_NATIVE_PATHS) if _native is not None else []) + ["numpy"]
 
 
 def _chosen_path(path: str | None) -> str:
@@ -100,9 +101,9 @@ def quantize_rows(x):
     """(xq int8 (M, K), x_scale float32 (M,), finite bool (M,)) for float32 rows ``x``."""
     x = np.asarray(x, dtype=np.float32)
     finite = np.isfinite(x).all(axis=1)
-    with np.errstate(invalid="ignore"):
-        scale = _abs_max_scale(np.where(finite[:, None], x, 0), axis=1)
-        quantized = np.clip(np.round(np.where(finite[:, None], x, 0) * scale), -127, 127).astype(np.int8)
+    clean = np.where(finite[:, None], x, 0)  # rows holding inf/NaN quantize as zeros (and give NaN)
+    scale = _abs_max_scale(clean, axis=1)
+    quantized = np.clip(np.round(clean * scale), -127, 127).astype(np.int8)
     return quantized, scale[:, 0], finite
 
 
@@ -145,7 +146,6 @@ class PackedWeight:
         else:
             self._quantized = quantized
             self._quantized.flags.writeable = False
-        self._paths = {name: index for name, index in (_native.available_paths() if _native else [])}
 
     @property
     def nbytes(self) -> int:
@@ -168,7 +168,7 @@ class PackedWeight:
         m = x.shape[0]
         if path != "numpy":
             out = np.empty((m, self.shape[0]), np.float32)
-            self._packed.forward(x, out, m, bias, self._paths[path], _THREADS[0])
+            self._packed.forward(x, out, m, bias, _NATIVE_PATHS[path], _THREADS[0])
             return out
         xq, x_scale, finite = quantize_rows(x)
         acc = _accumulate_numpy(xq, self.int8())
@@ -185,5 +185,5 @@ class PackedWeight:
         if path == "numpy":
             return _accumulate_numpy(xq, self.int8())
         out = np.empty((xq.shape[0], self.shape[0]), np.int32)
-        self._packed.accumulate(xq, out, xq.shape[0], self._paths[path])
+        self._packed.accumulate(xq, out, xq.shape[0], _NATIVE_PATHS[path])
         return out

@@ -156,17 +156,13 @@ def spec_from_keras(model) -> list[LayerSpec]:
                          "weights exist")
     specs = []
     for layer in model.layers:
-        if isinstance(layer, keras_layers.Dense) and layer.quantization_mode is not None:
-            specs.append(LayerSpec("qlinear", _copy(layer.kernel._data.T),
-                                   None if layer.bias is None else _copy(layer.bias._data),
-                                   name=layer.name, extra={"scale": _copy(layer.kernel_scale._data)}))
-            name = activations.serialize(layer.activation)
-            if name != "linear":
-                specs.append(LayerSpec("activation", activation=name))
-        elif isinstance(layer, keras_layers.Dense):
-            specs.append(LayerSpec("linear", _copy(layer.kernel._data.T),
-                                   None if layer.bias is None else _copy(layer.bias._data),
-                                   name=layer.name))
+        if isinstance(layer, keras_layers.Dense):
+            bias = None if layer.bias is None else _copy(layer.bias._data)
+            if layer.quantization_mode is not None:  # int8 kernel (in, units) with its scales
+                specs.append(LayerSpec("qlinear", _copy(layer.kernel._data.T), bias, name=layer.name,
+                                       extra={"scale": _copy(layer.kernel_scale._data)}))
+            else:
+                specs.append(LayerSpec("linear", _copy(layer.kernel._data.T), bias, name=layer.name))
             name = activations.serialize(layer.activation)
             if name != "linear":
                 specs.append(LayerSpec("activation", activation=name))

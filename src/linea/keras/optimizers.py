@@ -17,6 +17,17 @@ from linea.optim._optimizer import state_array
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "LossScaleOptimizer", "get"]
 
 
+def apply_pairs(optimizer, grads_and_vars) -> None:
+    """Keras's ``apply_gradients``: build on first use, set each variable's gradient, step."""
+    pairs = list(grads_and_vars)
+    if not optimizer.built:
+        optimizer.build([variable for _, variable in pairs])
+    for gradient, variable in pairs:
+        variable.grad = gradient if gradient is None or hasattr(gradient, "_data") else \
+            type(variable)._make(xp.asarray(gradient))
+    optimizer.step()
+
+
 class Optimizer(_EngineOptimizer):
     """Base Keras optimizer: hyper-parameters now, variables at ``build(variables)``."""
 
@@ -54,13 +65,7 @@ class Optimizer(_EngineOptimizer):
 
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras's API: apply (gradient, variable) pairs."""
-        pairs = list(grads_and_vars)
-        if not self.built:
-            self.build([variable for _, variable in pairs])
-        for gradient, variable in pairs:
-            variable.grad = gradient if gradient is None or hasattr(gradient, "_data") else \
-                type(variable)._make(xp.asarray(gradient))
-        self.step()
+        apply_pairs(self, grads_and_vars)
 
     def step(self, closure=None):
         group = self.param_groups[0]
@@ -267,13 +272,7 @@ class LossScaleOptimizer:
         return None
 
     def apply_gradients(self, grads_and_vars) -> None:
-        pairs = list(grads_and_vars)
-        if not self.built:
-            self.build([variable for _, variable in pairs])
-        for gradient, variable in pairs:
-            variable.grad = gradient if gradient is None or hasattr(gradient, "_data") else \
-                type(variable)._make(xp.asarray(gradient))
-        self.step()
+        apply_pairs(self, grads_and_vars)
 
     def state_dict(self) -> dict:
         return {"inner": self.inner_optimizer.state_dict(), "dynamic_scale": self.dynamic_scale,

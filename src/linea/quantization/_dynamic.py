@@ -13,6 +13,7 @@ def _quantized_copy(module: Module, memo: dict):
         return memo[id(module)]
     if type(module) is Linear:
         copy = QuantizedLinear.from_float(module)
+        copy.training = module.training
     else:
         copy = module.__class__.__new__(module.__class__)
         state = dict(module.__dict__)
@@ -56,7 +57,7 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype="int8", *, inplace:
                             f"quantize a floating-point model")
     quantized = _quantized_copy(model, {})
     if not inplace:
-        return quantized.eval() if not model.training else quantized
+        return quantized  # the copy keeps every module's train/eval mode
     if type(model) is Linear:
         raise ValueError("inplace=True cannot turn a bare Linear into a QuantizedLinear; "
                          "use the returned copy")
