@@ -341,3 +341,14 @@ def test_the_kernel_gives_the_same_outputs_on_any_thread_count(path):
             assert np.array_equal(packed.matmul(x, None, path), single)
     finally:
         _int8.set_threads(previous)
+
+
+@pytest.mark.parametrize("dtype", [linea.bfloat16, linea.float16, linea.float64])
+def test_a_low_or_high_precision_float_model_quantizes_from_its_exact_values(dtype):
+    source = nn.Linear(16, 8).to(dtype)
+    quantized = quantize_dynamic(source)
+    widened = nn.Linear(16, 8)
+    widened.load_state_dict({name: value.float() for name, value in source.state_dict().items()})
+    x = linea.tensor(RNG.standard_normal((3, 16)).astype(np.float32))
+    assert np.array_equal(quantized(x).numpy(), quantize_dynamic(widened)(x).numpy())
+    assert source.weight.dtype is dtype  # the source model is left as it was

@@ -1,6 +1,7 @@
 """``quantize_dynamic``: a copy of a model with every Linear replaced by a QuantizedLinear."""
 from __future__ import annotations
 
+from linea._dtype import is_floating
 from linea.nn.modules._linear import Linear
 from linea.nn.modules._module import Module
 from linea.quantization._linear import QuantizedLinear
@@ -52,7 +53,7 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype="int8", *, inplace:
     if not isinstance(model, Module):
         raise TypeError(f"quantize_dynamic expects a linea.nn.Module, got {type(model).__name__}")
     for name, module in model.named_modules():
-        if type(module) is Linear and not module.weight._data.dtype.kind == "f":
+        if type(module) is Linear and not is_floating(module.weight._data.dtype):
             raise TypeError(f"layer {name or 'model'} has a {module.weight.dtype} weight; "
                             f"quantize a floating-point model")
     quantized = _quantized_copy(model, {})
