@@ -80,7 +80,7 @@ class VarianceScaling(Initializer):
 
     def get_config(self) -> dict:
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "seed": self.seed}
+                "seed": self.seed, "input_axes": None, "output_axes": None}
 
 class _Preset(VarianceScaling):
     """A VarianceScaling with fixed settings; only the seed is configurable."""
@@ -91,7 +91,7 @@ class _Preset(VarianceScaling):
         super().__init__(*self.preset, seed=seed)
 
     def get_config(self) -> dict:
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}  # as Keras 3.15 writes
 
 class GlorotUniform(_Preset):
     """U(±√(6 / (fan_in + fan_out)))."""

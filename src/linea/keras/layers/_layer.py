@@ -29,6 +29,7 @@ class Variable(Parameter):
                  constraint=None) -> None:
         super().__init__(data, requires_grad=trainable)
         self.name, self.path = name, path
+        self.always_frozen = not trainable  # moving statistics, int8 kernels: never trained
         self.regularizer, self.constraint = regularizer, constraint
 
     @property
@@ -116,9 +117,9 @@ class Layer(Module):
                    constraint=None, trainable: bool = True) -> Variable:
         """Create, initialise and register a weight of ``shape``."""
         tensor = initializers.get(initializer)(tuple(shape), self._dtype.numpy)
-        variable = Variable(tensor._data, name, f"{self.name}/{name}",
-                            trainable and self._trainable, regularizers.get(regularizer),
-                            constraints_module.get(constraint))
+        variable = Variable(tensor._data, name, f"{self.name}/{name}", trainable,
+                            regularizers.get(regularizer), constraints_module.get(constraint))
+        variable.requires_grad = trainable and self._trainable
         setattr(self, name, variable)
         return variable
 
@@ -149,7 +150,7 @@ class Layer(Module):
             if isinstance(module, Layer):
                 module._trainable = bool(value)
         for parameter in self.parameters():
-            parameter.requires_grad = bool(value)
+            parameter.requires_grad = bool(value) and not getattr(parameter, "always_frozen", False)
 
     def get_weights(self) -> list:
         """Copies of the weights as NumPy arrays, in Keras's order (kernel, bias)."""

@@ -14,7 +14,7 @@ from linea._tensor import Tensor
 from linea.nn.functional._linear import as_float_input, linear
 from linea._autocast import cast_for
 
-__all__ = ["conv2d", "unfold_patches", "conv2d_padding"]
+__all__ = ["conv2d", "conv2d_padded", "unfold_patches", "conv2d_padding"]
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -109,6 +109,18 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     weight is (C_out, C_in/groups, kh, kw); bias (C_out,) or None. An unbatched
     (C_in, H, W) input gives (C_out, OH, OW).
     """
+    if getattr(weight, "ndim", None) != 4:
+        raise ShapeError(f"conv2d expects a 4-D weight (C_out, C_in/groups, kh, kw), got "
+                         f"{getattr(weight, 'shape', weight)}")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    padding4 = conv2d_padding(padding, tuple(weight.shape[2:]), dilation, stride)
+    return conv2d_padded(input, weight, bias, stride, padding4, dilation, groups)
+
+
+def conv2d_padded(input: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
+                  padding4: tuple[int, int, int, int], dilation: tuple[int, int],
+                  groups: int = 1) -> Tensor:
+    """``conv2d`` with explicit (top, bottom, left, right) zero padding (Keras pads unevenly)."""
     input, weight, bias = cast_for("conv2d", input, weight, bias)
     input = as_float_input(input, weight, "conv2d()")
     unbatched = input.ndim == 3
@@ -116,8 +128,6 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         input = input.unsqueeze(0)
     if input.ndim != 4:
         raise ShapeError(f"conv2d expects a 3-D or 4-D input (N, C, H, W), got {input.shape}")
-    if weight.ndim != 4:
-        raise ShapeError(f"conv2d expects a 4-D weight (C_out, C_in/groups, kh, kw), got {weight.shape}")
     out_channels, group_in, kh, kw = weight.shape
     channels = input.shape[1]
     if groups < 1 or channels != group_in * groups or out_channels % groups:
@@ -126,8 +136,6 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
             f"shape (C_out, {channels // max(groups, 1)}, kh, kw) with C_out divisible by groups; "
             f"got weight {weight.shape}"
         )
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    padding4 = conv2d_padding(padding, (kh, kw), dilation, stride)
     group_out = out_channels // groups
     outputs = []
     for g in range(groups):
