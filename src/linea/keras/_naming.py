@@ -7,7 +7,10 @@ _COUNTS: dict[str, int] = {}
 
 
 def snake_case(class_name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", class_name).lower()
+    """Keras's to_snake_case: "LayerNormalization" → "layer_normalization", "Conv2D" → "conv2d"."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_in_order(bases) -> list[str]:

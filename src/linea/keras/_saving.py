@@ -22,6 +22,10 @@ __all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserial
            "read_weights_h5", "KERAS_VERSION"]
 
 KERAS_VERSION = "3.15.1"
+#: The Keras layer classes linea reads from files (each is linea.keras.layers.<name>).
+READABLE_LAYERS = ("InputLayer", "Dense", "Activation", "LeakyReLU", "Dropout", "Flatten",
+                   "LayerNormalization", "BatchNormalization", "Conv2D", "MaxPooling2D",
+                   "AveragePooling2D", "GlobalAveragePooling2D")
 _MAX_ZIP_MEMBER = 2 * 1024 ** 3
 _MAX_JSON = 64 * 1024 ** 2
 _MAX_RATIO = 20
@@ -302,14 +306,10 @@ def deserialize_layer(entry: dict):
     if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
         raise FormatError(f"a layer entry of the model config is malformed: {str(entry)[:200]}")
     name = entry.get("class_name")
-    cls = {"Dense": layers_module.Dense, "Activation": layers_module.Activation,
-           "LeakyReLU": layers_module.LeakyReLU,
-           "Dropout": layers_module.Dropout, "Flatten": layers_module.Flatten,
-           "LayerNormalization": layers_module.LayerNormalization,
-           "InputLayer": layers_module.InputLayer}.get(name)
+    cls = getattr(layers_module, name) if name in READABLE_LAYERS else None
     if cls is None:
-        raise FormatError(f"layer type {name!r} is not supported by linea (it reads Dense, "
-                          "Activation, LeakyReLU, Dropout, Flatten, LayerNormalization and InputLayer)")
+        raise FormatError(f"layer type {name!r} is not supported by linea (it reads "
+                          f"{', '.join(READABLE_LAYERS)})")
     config = dict(entry.get("config", {}))
     if name == "InputLayer":
         return cls(batch_shape=config.get("batch_shape") or config.get("batch_input_shape"),
@@ -377,6 +377,19 @@ def _expected_shapes(config: dict, source: str) -> list:
             width = known("LayerNormalization")[-1]
             count = int(bool(layer_config.get("scale", True))) + int(bool(layer_config.get("center", True)))
             shapes.append([(width,)] * count)
+        elif kind == "BatchNormalization":
+            sizes = known("BatchNormalization")
+            axis = layer_config.get("axis", -1)
+            axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+            if isinstance(axis, bool) or not isinstance(axis, int) or not (1 <= axis <= len(sizes) or -len(sizes) <= axis <= -1):
+                raise FormatError(f"{source}: BatchNormalization axis {axis!r} does not fit an input "
+                                  f"of per-sample shape {sizes}")
+            width = sizes[axis - 1 if axis > 0 else axis]  # the file's axis counts the batch axis
+            count = int(bool(layer_config.get("scale", True))) + int(bool(layer_config.get("center", True)))
+            shapes.append([(width,)] * (count + 2))
+        elif kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D"):
+            weights, shape = _image_layer_shapes(kind, layer_config, known(kind), integer, source)
+            shapes.append(weights)
         elif kind == "Flatten":
             total = 1
             for size in known("Flatten"):
@@ -387,9 +400,46 @@ def _expected_shapes(config: dict, source: str) -> list:
             shapes.append([])
         else:
             raise FormatError(f"{source}: layer type {kind!r} is not supported by linea (it reads "
-                              "Dense, Activation, LeakyReLU, Dropout, Flatten, LayerNormalization and "
-                              "InputLayer)")
+                              f"{', '.join(READABLE_LAYERS)})")
     return shapes
+
+
+def _image_layer_shapes(kind: str, config: dict, sizes: list, integer, source: str):
+    """(weight shapes, per-sample output shape) of a Conv2D or pooling layer, from its config."""
+    from linea.keras.layers._conv import data_format_of, padding_of, spatial_pair
+
+    if len(sizes) != 3:
+        raise FormatError(f"{source}: a {kind} layer needs images (H, W, C), got per-sample shape {sizes}")
+    try:
+        channels_last = data_format_of(config.get("data_format")) == "channels_last"
+        if kind == "GlobalAveragePooling2D":
+            channels = sizes[2] if channels_last else sizes[0]
+            keep = bool(config.get("keepdims", False))
+            out = ([1, 1, channels] if channels_last else [channels, 1, 1]) if keep else [channels]
+            return [], out
+        window = spatial_pair(config.get("kernel_size" if kind == "Conv2D" else "pool_size",
+                                         (2, 2)), "kernel_size")
+        default_stride = (1, 1) if kind == "Conv2D" else window
+        stride = spatial_pair(config.get("strides") or default_stride, "strides")
+        dilation = spatial_pair(config.get("dilation_rate", (1, 1)), "dilation_rate")
+        padding = padding_of(config.get("padding", "valid"))
+    except (ValueError, TypeError) as error:
+        raise FormatError(f"{source}: a {kind} layer's config is invalid: {error}") from None
+    height, width, channels = sizes if channels_last else (sizes[1], sizes[2], sizes[0])
+    spatial = []
+    for size, k, st, d in zip((height, width), window, stride, dilation):
+        out = -(-size // st) if padding == "same" else (size - d * (k - 1) - 1) // st + 1
+        spatial.append(integer(out, f"the output size of a {kind} layer"))
+    if kind != "Conv2D":
+        return [], (spatial + [channels] if channels_last else [channels] + spatial)
+    filters = integer(config.get("filters"), "Conv2D filters")
+    groups = integer(config.get("groups", 1), "Conv2D groups")
+    if channels % groups:
+        raise FormatError(f"{source}: Conv2D groups={groups} does not divide its {channels} input channels")
+    weights = [tuple(window) + (channels // groups, filters)]
+    if config.get("use_bias", True):
+        weights.append((filters,))
+    return weights, (spatial + [filters] if channels_last else [filters] + spatial)
 
 
 def _mapping(value, what: str, source: str) -> dict:
