@@ -17,15 +17,13 @@ from linea.backend import xp
 from linea._errors import FormatError
 from linea._files import atomic_write, open_regular, read_regular
 from linea._versions import mark_written
+from linea.keras._model_config import (READABLE_LAYERS, check_against_weights, expected_shapes,
+                                       mapping as _mapping, sequential_config)
 
 __all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserialize_layer",
            "read_weights_h5", "KERAS_VERSION"]
 
 KERAS_VERSION = "3.15.1"
-#: The Keras layer classes linea reads from files (each is linea.keras.layers.<name>).
-READABLE_LAYERS = ("InputLayer", "Dense", "Activation", "LeakyReLU", "Dropout", "Flatten",
-                   "LayerNormalization", "BatchNormalization", "Conv2D", "MaxPooling2D",
-                   "AveragePooling2D", "GlobalAveragePooling2D")
 _MAX_ZIP_MEMBER = 2 * 1024 ** 3
 _MAX_JSON = 64 * 1024 ** 2
 _MAX_RATIO = 20
@@ -70,13 +68,6 @@ def _check_int8(layer, arrays, source: str) -> None:
     if not (xp.all(xp.isfinite(scale)) and xp.all(scale > 0)):
         raise FormatError(f"{source}: layer '{layer.name}' has kernel_scale values that are not "
                           f"finite and positive; nothing was loaded")
-
-
-def _quantization_mode(layer_config: dict):
-    dtype = layer_config.get("dtype")
-    if isinstance(dtype, dict) and dtype.get("class_name") == "QuantizedDTypePolicy":
-        return (dtype.get("config") or {}).get("mode")
-    return None
 
 
 def weights_h5_bytes(model) -> bytes:
@@ -321,159 +312,6 @@ def deserialize_layer(entry: dict):
     return layer
 
 
-def _expected_shapes(config: dict, source: str) -> list:
-    """The weight shapes a Sequential config implies, layer by layer, without building anything.
-
-    Checked against the stored weights before any layer allocates, so a config
-    declaring huge layers cannot make linea allocate what the file does not hold.
-    """
-    model_config = _mapping(config.get("config", {}), "the model's config", source)
-    entries = model_config.get("layers", [])
-    if not isinstance(entries, list) or len(entries) > 10_000:
-        raise FormatError(f"{source}: the model config's layer list is malformed")
-    shape = None  # the per-sample shape flowing through the layers (no batch axis)
-    build = model_config.get("build_input_shape") or \
-        _mapping(config.get("build_config") or {}, "the model's build_config", source).get("input_shape")
-    if isinstance(build, list) and len(build) >= 2:
-        shape = list(build[1:])
-    shapes = []
-
-    def integer(value, what):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2 ** 31:
-            raise FormatError(f"{source}: {what} is {value!r}, not a positive integer")
-        return value
-
-    def known(what):
-        if shape is None:
-            raise FormatError(f"{source}: the input shape of a {what} layer is unknown")
-        return [integer(size, f"an input size of {what}") for size in shape]
-
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
-            raise FormatError(f"{source}: a layer entry of the model config is malformed")
-        kind, layer_config = entry.get("class_name"), entry["config"]
-        layer_build = _mapping(entry.get("build_config", {}), f"the build_config of a {kind} layer",
-                               source).get("input_shape")
-        if isinstance(layer_build, list) and len(layer_build) >= 2:
-            if shape is not None and list(layer_build[1:]) != shape:
-                raise FormatError(f"{source}: a {kind} layer's build_config says its input is "
-                                  f"{layer_build[1:]}, but the layers before it give {shape}")
-            shape = list(layer_build[1:])  # what deserializing the layer builds it for
-        declared = _declared_input(layer_config, source)  # Keras 2's input_dim / input_shape keys
-        if declared is not None:
-            shape = declared
-        if kind == "InputLayer":
-            batch_shape = layer_config.get("batch_shape") or layer_config.get("batch_input_shape")
-            if not isinstance(batch_shape, list) or len(batch_shape) < 2:
-                raise FormatError(f"{source}: InputLayer has no batch_shape")
-            shape = list(batch_shape[1:])
-        elif kind == "Dense":
-            units = integer(layer_config.get("units"), "Dense units")
-            width = known("Dense")[-1]
-            shapes.append([(width, units)] + ([(units,)] if layer_config.get("use_bias", True) else [])
-                          + ([(units,)] if _quantization_mode(layer_config) == "int8" else []))
-            shape = shape[:-1] + [units]
-        elif kind == "LayerNormalization":
-            width = known("LayerNormalization")[-1]
-            count = int(bool(layer_config.get("scale", True))) + int(bool(layer_config.get("center", True)))
-            shapes.append([(width,)] * count)
-        elif kind == "BatchNormalization":
-            sizes = known("BatchNormalization")
-            axis = layer_config.get("axis", -1)
-            axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
-            if isinstance(axis, bool) or not isinstance(axis, int) or not (1 <= axis <= len(sizes) or -len(sizes) <= axis <= -1):
-                raise FormatError(f"{source}: BatchNormalization axis {axis!r} does not fit an input "
-                                  f"of per-sample shape {sizes}")
-            width = sizes[axis - 1 if axis > 0 else axis]  # the file's axis counts the batch axis
-            count = int(bool(layer_config.get("scale", True))) + int(bool(layer_config.get("center", True)))
-            shapes.append([(width,)] * (count + 2))
-        elif kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D"):
-            weights, shape = _image_layer_shapes(kind, layer_config, known(kind), integer, source)
-            shapes.append(weights)
-        elif kind == "Flatten":
-            total = 1
-            for size in known("Flatten"):
-                total *= size
-            shape = [integer(total, "the flattened size")]
-            shapes.append([])
-        elif kind in ("Activation", "LeakyReLU", "Dropout"):
-            shapes.append([])
-        else:
-            raise FormatError(f"{source}: layer type {kind!r} is not supported by linea (it reads "
-                              f"{', '.join(READABLE_LAYERS)})")
-    return shapes
-
-
-def _image_layer_shapes(kind: str, config: dict, sizes: list, integer, source: str):
-    """(weight shapes, per-sample output shape) of a Conv2D or pooling layer, from its config."""
-    from linea.keras.layers._conv import data_format_of, padding_of, spatial_pair
-
-    if len(sizes) != 3:
-        raise FormatError(f"{source}: a {kind} layer needs images (H, W, C), got per-sample shape {sizes}")
-    try:
-        channels_last = data_format_of(config.get("data_format")) == "channels_last"
-        if kind == "GlobalAveragePooling2D":
-            channels = sizes[2] if channels_last else sizes[0]
-            keep = bool(config.get("keepdims", False))
-            out = ([1, 1, channels] if channels_last else [channels, 1, 1]) if keep else [channels]
-            return [], out
-        window = spatial_pair(config.get("kernel_size" if kind == "Conv2D" else "pool_size",
-                                         (2, 2)), "kernel_size")
-        default_stride = (1, 1) if kind == "Conv2D" else window
-        stride = spatial_pair(config.get("strides") or default_stride, "strides")
-        dilation = spatial_pair(config.get("dilation_rate", (1, 1)), "dilation_rate")
-        padding = padding_of(config.get("padding", "valid"))
-    except (ValueError, TypeError) as error:
-        raise FormatError(f"{source}: a {kind} layer's config is invalid: {error}") from None
-    height, width, channels = sizes if channels_last else (sizes[1], sizes[2], sizes[0])
-    spatial = []
-    for size, k, st, d in zip((height, width), window, stride, dilation):
-        out = -(-size // st) if padding == "same" else (size - d * (k - 1) - 1) // st + 1
-        spatial.append(integer(out, f"the output size of a {kind} layer"))
-    if kind != "Conv2D":
-        return [], (spatial + [channels] if channels_last else [channels] + spatial)
-    filters = integer(config.get("filters"), "Conv2D filters")
-    groups = integer(config.get("groups", 1), "Conv2D groups")
-    if channels % groups:
-        raise FormatError(f"{source}: Conv2D groups={groups} does not divide its {channels} input channels")
-    weights = [tuple(window) + (channels // groups, filters)]
-    if config.get("use_bias", True):
-        weights.append((filters,))
-    return weights, (spatial + [filters] if channels_last else [filters] + spatial)
-
-
-def _mapping(value, what: str, source: str) -> dict:
-    if not isinstance(value, dict):
-        raise FormatError(f"{source}: {what} is a {type(value).__name__}, not a JSON object")
-    return value
-
-
-def _declared_input(layer_config: dict, source: str):
-    """The per-sample input shape a layer's own config declares (batch_input_shape,
-    input_shape or input_dim, as Keras 2 wrote them), or None."""
-    batch_shape = layer_config.get("batch_input_shape") or layer_config.get("batch_shape")
-    if batch_shape is not None:
-        if not isinstance(batch_shape, list) or len(batch_shape) < 2:
-            raise FormatError(f"{source}: batch_input_shape {batch_shape!r} is not a list of sizes")
-        return list(batch_shape[1:])
-    if layer_config.get("input_shape") is not None:
-        if not isinstance(layer_config["input_shape"], list) or not layer_config["input_shape"]:
-            raise FormatError(f"{source}: input_shape {layer_config['input_shape']!r} is not a list")
-        return list(layer_config["input_shape"])
-    if layer_config.get("input_dim") is not None:
-        return [layer_config["input_dim"]]
-    return None
-
-
-def _check_against_weights(shapes: list, stored: dict, source: str) -> None:
-    stored_shapes = [[tuple(a.shape) for a in arrays] for arrays in stored.values()]
-    wanted = [[tuple(s) for s in layer] for layer in shapes if layer]
-    found = [layer for layer in stored_shapes if layer]
-    if sorted(map(str, wanted)) != sorted(map(str, found)):
-        raise FormatError(f"{source}: the config implies weights {wanted}, the weights file holds "
-                          f"{found}")
-
-
 def _optimizer_from_config(entry: dict, source: str):
     """A Keras-flavour optimizer from its serialized form; a schedule as learning_rate included."""
     import inspect
@@ -502,23 +340,21 @@ def load_model(filepath, compile: bool = True):
     from linea.keras._sequential import Sequential
 
     source = os.fspath(filepath)
-    config, weights = read_keras_archive(source)
-    _mapping(config.get("build_config") or {}, "the model's build_config", source)
-    if config.get("class_name") != "Sequential":
-        raise FormatError(f"{source}: linea reads Sequential models; this file holds a "
-                          f"{config.get('class_name')!r}")
+    file_config, weights = read_keras_archive(source)
+    _mapping(file_config.get("build_config") or {}, "the model's build_config", source)
+    config = sequential_config(file_config, source)
     stored = read_weights_h5(weights, source)
-    _check_against_weights(_expected_shapes(config, source), stored, source)
+    check_against_weights(expected_shapes(config, source), stored, source)
     try:
         model = Sequential.from_config(config.get("config", {}))
-        if not model.built and config.get("build_config", {}).get("input_shape"):
+        if not model.built and (config.get("build_config") or {}).get("input_shape"):
             model._ensure_built(tuple(config["build_config"]["input_shape"]))
     except FormatError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise FormatError(f"{source}: the model config cannot be rebuilt: {error}") from None
     _assign(model, stored, source)
-    compile_config = config.get("compile_config")
+    compile_config = file_config.get("compile_config")
     if compile and compile_config is not None:
         _mapping(compile_config, "compile_config", source)
     if compile and isinstance(compile_config, dict) and compile_config.get("loss"):
