@@ -283,8 +283,12 @@ def load_weights(model, filepath) -> None:
         _, data = read_keras_archive(source)
         stored = read_weights_h5(data, source)
     else:
-        if not source.endswith(".weights.h5"):
-            raise ValueError(f"load_weights reads .weights.h5 or .keras files, got {source}")
+        if not source.endswith((".h5", ".hdf5")):
+            raise ValueError(f"load_weights reads .weights.h5, legacy .h5 or .keras files, got {source}")
+        from linea.keras._legacy_h5 import is_legacy_h5, load_legacy_weights
+
+        if not source.endswith(".weights.h5") and is_legacy_h5(source):
+            return load_legacy_weights(model, source)
         stored = read_weights_file(source)
     if not model.built:
         raise ValueError(f"model '{model.name}' is not built: build or call it before load_weights")
@@ -336,10 +340,17 @@ def _optimizer_from_config(entry: dict, source: str):
 
 
 def load_model(filepath, compile: bool = True):
-    """A ``linea.keras.Sequential`` from a Keras 3 ``.keras`` file (architecture and weights)."""
+    """A ``linea.keras.Sequential`` from a Keras 3 ``.keras`` file or a legacy ``.h5`` model file.
+
+    Functional models are read when their layers form one chain (see ``_model_config``).
+    """
     from linea.keras._sequential import Sequential
 
     source = os.fspath(filepath)
+    if source.endswith((".h5", ".hdf5")):  # Keras 2's legacy format (model.save("m.h5"))
+        from linea.keras._legacy_h5 import load_legacy_model
+
+        return load_legacy_model(source)
     file_config, weights = read_keras_archive(source)
     _mapping(file_config.get("build_config") or {}, "the model's build_config", source)
     config = sequential_config(file_config, source)
