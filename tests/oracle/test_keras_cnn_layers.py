@@ -41,6 +41,9 @@ LAYERS = {
     "GlobalAveragePooling2D": (lambda m, d: m.layers.GlobalAveragePooling2D(dtype=d), (2, 5, 4, 3)),
     "GlobalAveragePooling2D-keepdims": (lambda m, d: m.layers.GlobalAveragePooling2D(keepdims=True,
                                                                                      dtype=d), (2, 5, 4, 3)),
+    "Flatten-channels-first": (lambda m, d: m.layers.Flatten(data_format="channels_first", dtype=d),
+                               (2, 3, 4, 5)),
+    "Flatten": (lambda m, d: m.layers.Flatten(dtype=d), (2, 3, 4, 5)),
     "BatchNormalization-inference": (lambda m, d: m.layers.BatchNormalization(dtype=d), (4, 5, 5, 3)),
 }
 

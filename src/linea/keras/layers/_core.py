@@ -105,7 +105,11 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """(batch, d1, d2, …) → (batch, d1·d2·…)."""
+    """(batch, d1, d2, …) → (batch, d1·d2·…).
+
+    With ``data_format="channels_first"`` the channel axis (axis 1) is moved last before
+    flattening, as Keras does: the features always come out in channels-last order.
+    """
 
     def __init__(self, data_format=None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -113,7 +117,11 @@ class Flatten(Layer):
 
     def call(self, inputs, training: bool = False):
         x = as_compute_tensor(inputs, self._compute_dtype)
-        return x.reshape(x.shape[0], -1) if x.ndim != 1 else x.reshape(-1, 1)
+        if x.ndim == 1:
+            return x.reshape(-1, 1)
+        if self.data_format == "channels_first" and x.ndim > 2:
+            x = x.permute(0, *range(2, x.ndim), 1)
+        return x.reshape(x.shape[0], -1)
 
     def compute_output_shape(self, input_shape) -> tuple:
         rest = input_shape[1:]
