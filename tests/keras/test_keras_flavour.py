@@ -301,8 +301,10 @@ class TestFilesAndConversion:
         assert_close(back.predict(x, verbose=0), model.predict(x, verbose=0))
 
     def test_conversion_rejects_what_it_cannot_express(self):
-        with pytest.raises(TypeError, match="Conv2d"):
-            convert.to_keras(nn.Sequential(nn.Conv2d(1, 1, 3)))
+        with pytest.raises(TypeError, match="ceil_mode"):
+            convert.to_keras(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2, ceil_mode=True)))
+        with pytest.raises(TypeError, match="input_shape=\\(C, H, W\\)"):
+            convert.to_keras(nn.Sequential(nn.Conv2d(2, 1, 3), nn.Flatten(), nn.Linear(4, 2)))
         with pytest.raises(ValueError, match="not built"):
             convert.to_nn(lk.Sequential([layers.Dense(2)]))
         with pytest.raises(ValueError, match="no linea.nn module"):

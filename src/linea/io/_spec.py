@@ -18,6 +18,7 @@ from linea._tensor import Tensor
 from linea.keras import activations
 from linea.keras import layers as keras_layers
 from linea.keras._sequential import Sequential as KerasSequential
+from linea.io._spec_images import IMAGE_KINDS
 
 __all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "keras_from_spec",
            "ACTIVATION_NAMES"]
@@ -25,7 +26,8 @@ __all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "kera
 
 @dataclass
 class LayerSpec:
-    kind: str                      # "linear", "qlinear", "activation", "dropout", "layernorm", "flatten"
+    kind: str  # "linear", "qlinear", "activation", "dropout", "layernorm", "flatten", or an image
+    #          kind: "conv2d", "maxpool2d", "avgpool2d", "batchnorm", "globalavgpool" (_spec_images)
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
     activation: str | None = None  # for kind == "activation": a Keras name
@@ -108,13 +110,21 @@ def _copy(array):
 
 # ---- from the two flavours ------------------------------------------------------------
 
-def spec_from_nn(model) -> list[LayerSpec]:
+def spec_from_nn(model, input_shape=None) -> list[LayerSpec]:
+    """The layer list of an ``nn`` model; ``input_shape`` (per sample, e.g. (C, H, W)) lets a
+    Flatten of images record what it flattens, which conversion to Keras needs."""
     modules = list(model) if isinstance(model, nn.Sequential) else [model]
     specs = []
+    from linea.io._spec_images import image_spec_from_nn, shape_after
     from linea.quantization import QuantizedLinear
 
+    shape = None if input_shape is None else tuple(int(size) for size in input_shape)
     for module in modules:
-        if isinstance(module, QuantizedLinear):  # int8 (out, in) with its per-channel scales
+        before = len(specs)
+        images = image_spec_from_nn(module, shape)
+        if images is not None:
+            specs.extend(images)
+        elif isinstance(module, QuantizedLinear):  # int8 (out, in) with its per-channel scales
             specs.append(LayerSpec("qlinear", module.weight().numpy().copy(),
                                    None if module.bias is None else _copy(module.bias._data),
                                    extra={"scale": module.weight_scale().numpy().copy()}))
@@ -126,7 +136,7 @@ def spec_from_nn(model) -> list[LayerSpec]:
         elif isinstance(module, nn.Flatten):
             if (module.start_dim, module.end_dim) != (1, -1):
                 raise TypeError("only Flatten(start_dim=1, end_dim=-1) can be converted")
-            specs.append(LayerSpec("flatten"))
+            specs.append(_flatten_spec(specs, shape))
         elif isinstance(module, OnnxFlatten):
             specs.append(LayerSpec("flatten", extra={"onnx_axis": module.axis}))
         elif isinstance(module, nn.LayerNorm):
@@ -141,11 +151,25 @@ def spec_from_nn(model) -> list[LayerSpec]:
             if found is None:
                 raise TypeError(
                     f"{type(module).__name__} cannot be converted; convertible modules are Linear, "
+                    "Conv2d, BatchNorm1d/2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), "
                     "ReLU/Tanh/Sigmoid/GELU/SiLU/Softmax(dim=-1)/LogSoftmax(dim=-1)/LeakyReLU, "
                     "Softplus(beta=1), Dropout, Flatten, LayerNorm and Identity"
                 )
             specs.append(LayerSpec("activation", activation=found[0], extra=found[1]))
+        for spec in specs[before:]:
+            if spec.kind in IMAGE_KINDS and shape is not None:
+                spec.extra["input_shape"] = shape
+            shape = shape_after(spec, shape)
     return specs
+
+
+def _flatten_spec(specs, shape) -> LayerSpec:
+    """A flatten; of images it records their (C, H, W), or that they are not known."""
+    if shape is not None and len(shape) == 3:
+        return LayerSpec("flatten", extra={"image_shape": tuple(shape)})
+    if shape is None and any(spec.kind in IMAGE_KINDS for spec in specs):
+        return LayerSpec("flatten", extra={"image_shape": None})
+    return LayerSpec("flatten")
 
 
 def spec_from_keras(model) -> list[LayerSpec]:
@@ -154,9 +178,19 @@ def spec_from_keras(model) -> list[LayerSpec]:
     if not model.built:
         raise ValueError(f"model '{model.name}' is not built: call or build it first, so its "
                          "weights exist")
-    specs = []
+    from linea.io._spec_images import (feature_permutation, image_spec_from_keras,
+                                       permute_features)
+
+    specs, permutations = [], []
+    shape = tuple(model._input_shape)  # Keras's batch shape flowing through the layers
     for layer in model.layers:
-        if isinstance(layer, keras_layers.Dense):
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            raise TypeError(f"layer '{layer.name}' has data_format={layer.data_format!r}; linea "
+                            "converts channels-last Keras models (Keras's default)")
+        images = image_spec_from_keras(layer, shape)
+        if images is not None:
+            specs.extend(images)
+        elif isinstance(layer, keras_layers.Dense):
             bias = None if layer.bias is None else _copy(layer.bias._data)
             if layer.quantization_mode is not None:  # int8 kernel (in, units) with its scales
                 specs.append(LayerSpec("qlinear", _copy(layer.kernel._data.T), bias, name=layer.name,
@@ -175,7 +209,17 @@ def spec_from_keras(model) -> list[LayerSpec]:
         elif isinstance(layer, keras_layers.Dropout):
             specs.append(LayerSpec("dropout", rate=float(layer.rate), name=layer.name))
         elif isinstance(layer, keras_layers.Flatten):
-            specs.append(LayerSpec("flatten", name=layer.name))
+            if len(shape) == 4:  # images (H, W, C): Keras emits their features in that order
+                height, width, channels = shape[1:]
+                if None in (height, width, channels):
+                    raise TypeError(f"Flatten '{layer.name}' flattens images of unknown size "
+                                    f"{shape[1:]}; build the model with its input shape")
+                specs.append(LayerSpec("flatten", name=layer.name,
+                                       extra={"image_shape": (channels, height, width)}))
+                permutations.append((len(specs), feature_permutation((channels, height, width),
+                                                                     "channels_first")))
+            else:
+                specs.append(LayerSpec("flatten", name=layer.name))
         elif isinstance(layer, keras_layers.LayerNormalization):
             reference = layer.gamma if layer.gamma is not None else layer.beta
             if reference is None or reference.ndim != 1:
@@ -186,8 +230,12 @@ def spec_from_keras(model) -> list[LayerSpec]:
             specs.append(LayerSpec("layernorm", weight, bias, eps=float(layer.epsilon), name=layer.name))
         else:
             raise TypeError(f"{type(layer).__name__} layer '{layer.name}' cannot be converted; "
-                            "convertible layers are Dense, Activation, Dropout, Flatten and "
-                            "LayerNormalization")
+                            "convertible layers are Dense, Conv2D, BatchNormalization, "
+                            "MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Activation, "
+                            "Dropout, Flatten and LayerNormalization")
+        shape = tuple(layer.compute_output_shape(shape))
+    for start, permutation in permutations:  # Keras's (H, W, C) feature order → (C, H, W)
+        specs = permute_features(specs, start, permutation)
     return specs
 
 
@@ -199,9 +247,13 @@ def _dtype_name(array) -> str:
 
 def nn_from_spec(specs) -> nn.Sequential:
     """A ``linea.nn.Sequential`` (eval mode): activations as modules of their own."""
+    from linea.io._spec_images import nn_image_modules
+
     modules = []
     for spec in specs:
-        if spec.kind == "linear":
+        if spec.kind in IMAGE_KINDS:
+            modules.extend(nn_image_modules(spec))
+        elif spec.kind == "linear":
             out_features, in_features = spec.weight.shape
             layer = nn.Linear(in_features, out_features, bias=spec.bias is not None,
                               dtype=_dtype_name(spec.weight))
@@ -246,17 +298,45 @@ def _needs_leaky_layer(spec) -> bool:
 
 
 def keras_from_spec(specs, input_shape=None) -> KerasSequential:
-    """A built ``linea.keras.Sequential``; an activation right after a linear folds into its Dense."""
-    layers, index, specs = [], 0, list(specs)
+    """A built ``linea.keras.Sequential``; an activation right after a linear folds into its Dense.
+
+    ``input_shape`` is the per-sample input shape of the model the list describes, e.g.
+    (C, H, W) for images: the Keras model takes (H, W, C). Each Flatten of images
+    reorders the features after it from (C, H, W) to Keras's (H, W, C) order.
+    """
+    from linea.io._spec_images import (feature_permutation, keras_image_layer, permute_features,
+                                       shape_after)
+
+    specs = list(specs)
+    if input_shape is None and specs and specs[0].extra.get("input_shape") is not None:
+        input_shape = specs[0].extra["input_shape"]  # recorded when the list was made
+    shape = None if input_shape is None else tuple(input_shape)
+    for position, spec in enumerate(list(specs)):
+        if spec.kind == "flatten" and "image_shape" in spec.extra:
+            image = spec.extra["image_shape"] or (shape if shape is not None and len(shape) == 3 else None)
+            if image is None:
+                raise TypeError("the model flattens images whose size it does not record, and "
+                                "Keras's Flatten orders their features (H, W, C), not PyTorch's "
+                                "(C, H, W): pass input_shape=(C, H, W) so linea can reorder them")
+            specs = permute_features(specs, position + 1, feature_permutation(image, "channels_last"))
+        shape = shape_after(spec, shape)
+    layers, index = [], 0
     first_in = None
     while index < len(specs):
         spec = specs[index]
+        following = specs[index + 1] if index + 1 < len(specs) else None
+        if spec.kind in IMAGE_KINDS:
+            layer, folded = keras_image_layer(spec, following)
+            if first_in is None and spec.kind == "conv2d":
+                first_in = ("images", spec.weight.shape[1] * spec.extra["groups"])
+            layers.append(layer)
+            index += 2 if folded else 1
+            continue
         if spec.kind in ("linear", "qlinear"):
-            following = specs[index + 1] if index + 1 < len(specs) else None
             fold = following is not None and following.kind == "activation" and \
                 not _needs_leaky_layer(following)
             out_features, in_features = spec.weight.shape
-            first_in = first_in if first_in is not None else in_features
+            first_in = first_in if first_in is not None else ("features", in_features)
             dtype = "float32" if spec.kind == "qlinear" else _dtype_name(spec.weight)
             dense = keras_layers.Dense(out_features, activation=keras_activation(following) if fold else None,
                                        use_bias=spec.bias is not None, dtype=dtype)
@@ -296,7 +376,15 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
             raise ValueError(f"unknown layer kind {spec.kind!r}")
         index += 1
     model = KerasSequential(layers)
-    shape = input_shape or ((None, first_in) if first_in is not None else None)
-    if shape is not None:
-        model._ensure_built(tuple(shape))
+    if input_shape is not None:
+        shape = tuple(input_shape)
+        batch_shape = (None, shape[1], shape[2], shape[0]) if len(shape) == 3 else (None,) + shape
+    elif first_in is not None and first_in[0] == "images":
+        batch_shape = (None, None, None, first_in[1])
+    elif first_in is not None:
+        batch_shape = (None, first_in[1])
+    else:
+        batch_shape = None
+    if batch_shape is not None:
+        model._ensure_built(batch_shape)
     return model
