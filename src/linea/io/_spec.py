@@ -184,7 +184,7 @@ def spec_from_keras(model) -> list[LayerSpec]:
     specs, permutations = [], []
     shape = tuple(model._input_shape)  # Keras's batch shape flowing through the layers
     for layer in model.layers:
-        if getattr(layer, "data_format", "channels_last") != "channels_last":
+        if getattr(layer, "data_format", None) not in (None, "channels_last"):
             raise TypeError(f"layer '{layer.name}' has data_format={layer.data_format!r}; linea "
                             "converts channels-last Keras models (Keras's default)")
         images = image_spec_from_keras(layer, shape)
