@@ -17,6 +17,7 @@ import numpy as np
 from linea import io
 from linea._errors import FormatError
 from linea.io._runners import run_independently
+from linea.io._spec_images import IMAGE_KINDS, shape_after
 from linea.io._layout import (_group_layout, _groups, _settled, layers_of_specs, ordered_groups,
                               specs_from_state)
 
@@ -48,10 +49,17 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
                              "convention": convention.split(" ")[0],
                              "shapes": f"scale {spec.weight.shape}", "dtype": str(spec.weight.dtype),
                              "params": spec.parameter_count})
+            elif spec.kind in IMAGE_KINDS:
+                rows.append(_image_row(spec, index, convention.split(" ")[0]))
             else:
                 label = f"activation: {spec.activation}" if spec.kind == "activation" else spec.kind
                 rows.append({"layer": spec.name or "", "type": label, "convention": "",
                              "shapes": "", "dtype": "", "params": 0})
+        shape = specs[0].extra.get("input_shape") if specs else None
+        for row, spec in zip(rows, specs):  # the per-sample output (C, H, W) of image layers
+            shape = shape_after(spec, shape)
+            if shape is not None and spec.kind in IMAGE_KINDS + ("flatten",):
+                row["shapes"] = (row["shapes"] + ", " if row["shapes"] else "") + f"→ {tuple(shape)}"
         return (rows, kind, None) if with_note else (rows, kind)
     stored = io.read_stored(path, kind, shapes_only=True)  # headers only: any file size
     state = stored.tensors
@@ -66,7 +74,16 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
     for prefix, leaves in groups.items():
         convention = _group_layout(prefix, leaves) or (layout or "unknown (square: see --from)")
         matrix = next((a for a in leaves.values() if a.ndim == 2), None)
-        if matrix is not None:
+        kernel = next((a for a in leaves.values() if a.ndim == 4), None)
+        if kernel is not None:
+            out, group_in, kh, kw = kernel.shape if convention == "torch" else \
+                (kernel.shape[3], kernel.shape[2], kernel.shape[0], kernel.shape[1])
+            layer_type = (f"Conv2d(in/groups={group_in}, out={out}, kernel=({kh}, {kw}))"
+                          if convention == "torch" else
+                          f"Conv2D(in/groups={group_in}, filters={out}, kernel=({kh}, {kw}))")
+        elif "running_mean" in leaves or "moving_mean" in leaves:
+            layer_type = "BatchNorm" if convention == "torch" else "BatchNormalization"
+        elif matrix is not None:
             layer_type = "Dense" if convention == "keras" else "Linear"
             if convention == "torch":
                 layer_type += f"(in={matrix.shape[1]}, out={matrix.shape[0]})"
@@ -79,6 +96,39 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
                      "dtype": ", ".join(sorted({str(a.dtype) for a in leaves.values()})),
                      "params": int(sum(a.size for a in leaves.values()))})
     return (rows, kind, rows_note) if with_note else (rows, kind)
+
+
+def _image_row(spec, index: int, convention: str) -> dict:
+    """An inspect row for a conv, pooling or batch-norm layer of an architecture file."""
+    extra, keras = spec.extra, convention == "keras"
+    shapes, params, dtype = "", 0, ""
+    if spec.kind == "conv2d":
+        out, group_in, kh, kw = spec.weight.shape
+        label = (f"Conv2D(filters={out}, kernel=({kh}, {kw}), strides={tuple(extra['stride'])})" if keras
+                 else f"Conv2d({group_in * extra['groups']}, {out}, kernel_size=({kh}, {kw}), "
+                      f"stride={tuple(extra['stride'])})")
+        shapes = (f"kernel {(kh, kw, group_in, out)}" if keras else f"weight {spec.weight.shape}") + \
+            (f", bias {spec.bias.shape}" if spec.bias is not None else "")
+        params, dtype = spec.parameter_count, str(spec.weight.dtype)
+    elif spec.kind == "batchnorm":
+        size = len(extra["running_mean"])
+        momentum = extra["momentum"]
+        label = (f"BatchNormalization(epsilon={spec.eps:g}, momentum={1 - momentum:.6g})" if keras
+                 else f"BatchNorm(eps={spec.eps:g}, momentum={momentum:.6g})")
+        names = ("gamma", "beta", "moving_mean", "moving_variance") if keras else \
+            ("weight", "bias", "running_mean", "running_var")
+        present = [spec.weight is not None, spec.bias is not None, True, True]
+        shapes = ", ".join(f"{name} ({size},)" for name, there in zip(names, present) if there)
+        params = spec.parameter_count + 2 * size
+        dtype = str(extra["running_mean"].dtype)
+    elif spec.kind == "globalavgpool":
+        label = "GlobalAveragePooling2D" if keras else "AdaptiveAvgPool2d(1)"
+    else:
+        name = {"maxpool2d": ("MaxPooling2D", "MaxPool2d"), "avgpool2d": ("AveragePooling2D", "AvgPool2d")}
+        label = (f"{name[spec.kind][0 if keras else 1]}({tuple(extra['kernel'])}, "
+                 f"stride={tuple(extra['stride'])}, padding={tuple(extra['padding4'])})")
+    return {"layer": spec.name or str(index), "type": label, "convention": convention,
+            "shapes": shapes, "dtype": dtype, "params": params}
 
 
 def format_table(rows: list[dict], title: str) -> str:
@@ -112,6 +162,12 @@ class ConvertReport:
     reference: str        # who computed the source's outputs: "onnxruntime", "Keras", "PyTorch" or "linea"
     candidate: str        # who computed the written file's outputs
     assumptions: list = field(default_factory=list)
+    flatten_note: str | None = None  # the Flatten permutation, where one was applied
+    tolerance: float = 1e-4  # the largest difference accepted: 1e-4 · max(1, max |output|)
+
+    @property
+    def ok(self) -> bool:
+        return self.difference <= self.tolerance
 
     @property
     def independent(self) -> bool:
@@ -145,7 +201,12 @@ def _input_shape(source, kind, specs, samples: int) -> tuple:
 
         declared = read_model(source)._input_shape
         if declared and all(d is not None for d in declared[1:]):
+            if len(declared) == 4:  # Keras images (H, W, C): the layer list's are (C, H, W)
+                return (samples, declared[3], declared[1], declared[2])
             return (samples, *declared[1:])
+    recorded = specs[0].extra.get("input_shape") if specs else None
+    if recorded is not None:
+        return (samples, *recorded)
     first = next((s for s in specs if s.kind in ("linear", "layernorm")), None)
     if first is None or any(s.kind == "flatten" for s in specs[:specs.index(first)]):
         raise ValueError(f"{os.fspath(source)}: cannot tell the shape of the model's input to "
@@ -166,7 +227,7 @@ def _default_layout(stored, source_kind, target_kind, from_layout):
     return "torch" if came_from == "keras" else "keras"
 
 
-def _assumptions(specs, activation, layers, from_layout) -> list[str]:
+def _assumptions(specs, activation, layers, from_layout, input_shape=None) -> list[str]:
     notes = []
     if layers is not None:
         notes.append("architecture given by --layers " +
@@ -175,11 +236,27 @@ def _assumptions(specs, activation, layers, from_layout) -> list[str]:
         notes.append(f"activation between linear layers given by --activation {activation}")
     if from_layout is not None:
         notes.append(f"weight layout given by --from {from_layout}")
+    if input_shape is not None:
+        notes.append(f"image size given by --input-shape {','.join(map(str, input_shape))}")
     for spec in specs:
-        if spec.kind == "layernorm" and spec.extra.get("eps_assumed"):
-            notes.append(f"LayerNorm {spec.name} eps = {spec.eps:g} (the framework's default; "
+        if spec.kind in ("layernorm", "batchnorm") and spec.extra.get("eps_assumed"):
+            label = "LayerNorm" if spec.kind == "layernorm" else "BatchNorm"
+            notes.append(f"{label} {spec.name} eps = {spec.eps:g} (the framework's default; "
                          "the file does not record it)")
     return notes
+
+
+def _flatten_note(specs, source_layout: str, target_layout: str) -> str | None:
+    """What the conversion did about the features after a Flatten of images, if anything."""
+    images = [spec.extra["image_shape"] for spec in specs if spec.kind == "flatten"
+              and spec.extra.get("image_shape")]
+    moved = [shape for shape in images if shape[0] > 1 and shape[1] * shape[2] > 1]
+    if not moved or source_layout == target_layout:
+        return None
+    order = {"keras": "(H, W, C)", "torch": "(C, H, W)"}
+    return (f"Flatten permutation applied: the layer after each Flatten of images "
+            f"{', '.join(str(tuple(s)) for s in moved)} (C, H, W) now takes its features in "
+            f"{order[target_layout]} order instead of {order[source_layout]}")
 
 
 def _test_inputs(shape: tuple, dtype, seed: int, source) -> np.ndarray:
@@ -205,18 +282,20 @@ def _test_inputs(shape: tuple, dtype, seed: int, source) -> np.ndarray:
 
 def convert_file(source, target, from_layout=None, to_layout=None, activation=None,
                  samples: int = 64, seed: int = 0, *, layers=None, source_format=None,
-                 target_format=None) -> ConvertReport:
+                 target_format=None, input_shape=None) -> ConvertReport:
     """Write ``target`` from ``source`` and check it against the source file's own semantics.
 
     The written file replaces ``target`` only once its outputs agree with the
-    source's (to 1e-4); otherwise nothing is written and the report says by how much.
+    source's (to 1e-4, relative to the outputs' size where they exceed 1: float32 carries ~7
+    digits); otherwise nothing is written and the report says by how much.
     """
     source_kind = io.detect_format(source, source_format)
     target_kind = io.detect_format(target, target_format)
     weights_only = not io._architecture_file(source_kind, os.fspath(source))
     if weights_only:  # the file is read once: its tensors serve the layer list and the layout
         stored = io.read_stored(source, source_kind)
-        specs = specs_from_state(stored, activation, from_layout, os.fspath(source), layers=layers)
+        specs = specs_from_state(stored, activation, from_layout, os.fspath(source), layers=layers,
+                                 input_shape=input_shape)
     else:
         stored, specs = None, io.read_specs(source, source_kind)
     if str(_dtype_of(specs)) == "bfloat16":  # the runners that verify a conversion take no bf16
@@ -238,27 +317,52 @@ def convert_file(source, target, from_layout=None, to_layout=None, activation=No
         got, candidate_by = candidate if candidate is not None else (_run(written, x), "linea")
         difference = float(np.max(np.abs(np.asarray(got, np.float64) - expected))) \
             if np.shape(got) == np.shape(expected) else float("inf")
-        if difference <= 1e-4:
+        tolerance = 1e-4 * max(1.0, float(np.max(np.abs(expected))) if np.size(expected) else 1.0)
+        if difference <= tolerance:
             os.replace(temporary, target_path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
     count = sum(1 for s in specs if s.kind == "linear")
-    return ConvertReport(f"{target_kind} ({to_layout} layout), {count} linear layer(s)", difference,
-                         samples, reference_by, candidate_by,
-                         _assumptions(specs, activation, layers, from_layout))
+    convs = sum(1 for s in specs if s.kind == "conv2d")
+    description = f"{target_kind} ({to_layout} layout), {count} linear layer(s)" + \
+        (f", {convs} conv layer(s)" if convs else "")
+    source_layout = "keras" if source_kind == "keras" else (from_layout or _stored_layout(stored))
+    report = ConvertReport(description, difference, samples, reference_by, candidate_by,
+                           _assumptions(specs, activation, layers, from_layout, input_shape),
+                           tolerance=tolerance)
+    report.flatten_note = _flatten_note(specs, source_layout, "keras" if target_kind == "keras"
+                                        else to_layout if target_kind != "onnx" else "torch")
+    return report
+
+
+def _stored_layout(stored) -> str:
+    if stored is None:
+        return "torch"
+    named = {_group_layout(p, leaves) for p, leaves in _groups(stored.tensors).items()} - {None}
+    return named.pop() if len(named) == 1 else "torch"
 
 
 def _dtype_of(specs):
-    first = next(s for s in specs if s.kind in ("linear", "layernorm"))
+    first = next(s for s in specs if s.kind in ("linear", "layernorm", "conv2d"))
     return first.weight.dtype
 
 
 def _written_specs(path, kind, specs, layout):
+    if kind == "onnx" and any(spec.kind in IMAGE_KINDS for spec in specs):
+        return specs  # onnxruntime runs the written file; linea's ONNX reader takes MLP graphs
     if io._architecture_file(kind, path):
         return io.read_specs(path, kind)
     # A bare state dict holds no architecture: the source's layer list gives it.
-    written = io.read_specs(path, kind, layout=layout, layers=layers_of_specs(specs))
+    image_shape = specs[0].extra.get("input_shape") if specs else None
+    written = io.read_specs(path, kind, layout=layout, layers=layers_of_specs(specs),
+                            input_shape=image_shape)
+    if any(spec.kind in IMAGE_KINDS for spec in specs):  # the entries carry every setting
+        norms = iter(spec for spec in specs if spec.kind in ("layernorm", "batchnorm"))
+        for copy in written:
+            if copy.kind in ("layernorm", "batchnorm"):
+                copy.eps = next(norms).eps
+        return written
     kept = [s for s in specs if not (s.kind == "activation" and s.activation == "linear")]
     rebuilt = []
     for copy, spec in zip(written, kept):

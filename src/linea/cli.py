@@ -62,8 +62,23 @@ def _parser() -> argparse.ArgumentParser:
                          "(relu, tanh, gelu, sigmoid, silu, …, or linear)")
     convert.add_argument("--layers", action=_Once,
                          help="the whole architecture of a bare state dict, comma-separated, e.g. "
-                         "linear,layernorm,relu,linear (activations, layernorm, dropout, flatten)")
+                         "linear,layernorm,relu,linear (activations, layernorm, dropout, flatten, "
+                         "conv2d(padding=1), maxpool2d(kernel=2), avgpool2d(kernel=2), batchnorm, "
+                         "adaptiveavgpool, globalavgpool)")
+    convert.add_argument("--input-shape", dest="input_shape", action=_Once, type=_shape,
+                         help="the image size C,H,W (PyTorch's order) of a bare state dict of a "
+                         "model with conv layers")
     return parser
+
+
+def _shape(text: str) -> tuple:
+    try:
+        sizes = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not sizes such as 3,32,32") from None
+    if not sizes or any(size <= 0 for size in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be positive")
+    return sizes
 
 
 class _Once(argparse.Action):
@@ -114,12 +129,14 @@ def _convert(args) -> int:
         return 2
     report = convert_file(args.input, args.output, args.from_layout, args.to_layout,
                           args.activation, layers=args.layers, source_format=args.source_format,
-                          target_format=args.target_format)
-    if not report.difference <= 1e-4:
+                          target_format=args.target_format, input_shape=args.input_shape)
+    if not report.ok:
         print(f"linea convert: nothing written: the converted model differs from the source by "
               f"{report.difference:.3g} ({report.verdict()})", file=sys.stderr)
         return 1
     print(f"wrote {args.output}: {report.description}")
+    if report.flatten_note:
+        print(report.flatten_note)
     print(report.verdict())
     return 0
 

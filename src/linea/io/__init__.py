@@ -89,7 +89,7 @@ def _architecture_file(kind: str, source: str) -> bool:
 
 
 def read_specs(path, format: str | None = None, *, activation: str | None = None,
-               layout: str | None = None, layers=None) -> list[LayerSpec]:
+               layout: str | None = None, layers=None, input_shape=None) -> list[LayerSpec]:
     """The neutral layer list of any file.
 
     ``.keras`` and ``.onnx`` files record their architecture, which wins: ``activation``
@@ -99,7 +99,8 @@ def read_specs(path, format: str | None = None, *, activation: str | None = None
     source = os.fspath(path)
     if _architecture_file(kind, source):
         return _onnx.read(path) if kind == "onnx" else _keras_files.specs_of_model_file(path)
-    return specs_from_state(read_stored(path, kind), activation, layout, source, layers=layers)
+    return specs_from_state(read_stored(path, kind), activation, layout, source, layers=layers,
+                            input_shape=input_shape)
 
 
 def write_specs(specs, path, format: str | None = None, *, layout: str | None = None,
@@ -126,12 +127,15 @@ def write_specs(specs, path, format: str | None = None, *, layout: str | None = 
 
 
 def load_model(path, format: str | None = None, *, flavour: str = "torch", model=None,
-               activation: str | None = None, layout: str | None = None, layers=None):
+               activation: str | None = None, layout: str | None = None, layers=None,
+               input_shape=None):
     """A model from a file: into ``model`` if given, else built as ``flavour`` ("torch"/"keras").
 
     ``layers`` (e.g. ``["linear", "layernorm", "relu", "linear"]``) or ``activation``
-    give the architecture a weights-only file does not record. Loading into an
-    existing model checks everything first; a failure changes nothing.
+    give the architecture a weights-only file does not record; a model with image layers
+    also needs ``input_shape=(C, H, W)`` (PyTorch's layout: the Keras flavour then takes
+    (H, W, C)). Loading into an existing model checks everything first; a failure
+    changes nothing.
     """
     if model is not None:
         kind = detect_format(path, format)
@@ -145,14 +149,15 @@ def load_model(path, format: str | None = None, *, flavour: str = "torch", model
             return model
         # The model itself gives the architecture the file may not record.
         specs = read_specs(path, kind) if stored is None else specs_from_state(
-            stored, None, layout, source, layers=layers or layers_of(model))
+            stored, None, layout, source, layers=layers or layers_of(model), input_shape=input_shape)
         if isinstance(model, KerasSequential):
             model.set_weights(list(state_from_specs(specs, "keras").values()))
         else:
             values = state_from_specs(specs, "torch").values()
             model.load_state_dict(OrderedDict(zip(model.state_dict().keys(), values)))
         return model
-    specs = read_specs(path, format, activation=activation, layout=layout, layers=layers)
+    specs = read_specs(path, format, activation=activation, layout=layout, layers=layers,
+                       input_shape=input_shape)
     if flavour == "torch":
         return nn_from_spec(specs)
     if flavour == "keras":

@@ -17,7 +17,11 @@ from linea.io._spec import keras_from_spec, spec_from_keras
 from linea.keras._saving import read_keras_archive, read_weights_file, weights_h5_bytes
 from linea._files import atomic_write
 
-_VARIABLE_NAMES = {"dense": ("kernel", "bias"), "layer_normalization": ("gamma", "beta")}
+_VARIABLE_NAMES = {"dense": ("kernel", "bias"), "layer_normalization": ("gamma", "beta"),
+                   "conv2d": ("kernel", "bias")}
+#: BatchNormalization's variables by how many it holds (3 is ambiguous: gamma or beta missing).
+_BATCH_NORM_NAMES = {4: ("gamma", "beta", "moving_mean", "moving_variance"),
+                     2: ("moving_mean", "moving_variance")}
 
 
 def _layer_class(path: str) -> str:
@@ -35,9 +39,15 @@ def stored_state(stored: dict, source: str, ordered: bool = False) -> StoredStat
             weightless.append(path)
             continue
         names = _VARIABLE_NAMES.get(_layer_class(path))
+        if _layer_class(path) == "batch_normalization":
+            names = _BATCH_NORM_NAMES.get(len(arrays))
+            if names is None:
+                raise FormatError(f"{source}: BatchNormalization {path!r} holds {len(arrays)} "
+                                  "weights: gamma or beta is missing (scale=False or center=False), "
+                                  "and a weights file does not say which; read the .keras file")
         if names is None or len(arrays) > len(names):
             raise FormatError(f"{source}: layer group {path!r} holds {len(arrays)} weights; linea "
-                              "reads Dense and LayerNormalization layers")
+                              "reads Dense, Conv2D, BatchNormalization and LayerNormalization layers")
         if names[0] == "gamma" and len(arrays) == 1:
             raise FormatError(f"{source}: layer {path!r} holds one weight, which is gamma "
                               "(center=False) or beta (scale=False); a weights file does not say "

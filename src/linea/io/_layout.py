@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linea._errors import FormatError
+from linea.io._layout_images import IMAGE_ENTRIES, image_entry, image_specs_from_state
 from linea.io._spec import ACTIVATION_NAMES, LayerSpec
+from linea.io._spec_images import IMAGE_KINDS
 from linea.keras._naming import unique_in_order
+from linea.nn.functional._conv import conv2d_padding
 
 __all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers", "layers_of_specs",
            "ordered_groups",
@@ -39,7 +42,7 @@ LAYOUTS = ("torch", "keras")
 _KERAS_WEIGHTLESS = {"dropout": "dropout", "flatten": "flatten", "activation": "activation",
                      "leaky_re_lu": "activation", "input_layer": "input"}
 _NUMBERED = re.compile(r"^(.*?)_?(\d+)$")
-_LAYER_ENTRY = re.compile(r"^([a-z_]+)\s*(?:\((.*)\))?$")
+_LAYER_ENTRY = re.compile(r"^([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?$")
 
 
 @dataclass
@@ -96,9 +99,9 @@ def ordered_groups(state) -> "OrderedDict[str, dict]":
 
 def _group_layout(prefix: str, leaves: dict) -> str | None:
     names = set(leaves)
-    if names & {"kernel", "gamma", "beta"}:
+    if names & {"kernel", "gamma", "beta", "moving_mean", "moving_variance"}:
         return "keras"
-    if "weight" in names:
+    if names & {"weight", "running_mean", "running_var"}:
         return "torch"
     return None
 
@@ -127,6 +130,9 @@ def parse_layers(layers) -> list[LayerSpec]:
         if match is None:
             raise ValueError(f"layers entry {entry!r} is not of the form name or name(key=value)")
         name, settings = match.group(1), _settings(match.group(2), entry)
+        if name in IMAGE_ENTRIES:
+            specs.append(image_entry(name, settings, entry))
+            continue
         allowed = {"layernorm": {"eps"}, "dropout": {"p"}, "leaky_relu": {"negative_slope"},
                    "softplus": {"threshold"}}.get(name, set())
         if set(settings) - allowed:
@@ -150,7 +156,8 @@ def parse_layers(layers) -> list[LayerSpec]:
         else:
             raise ValueError(
                 f"layers entry {entry!r} is not a layer linea knows; use 'linear', 'layernorm' "
-                f"(or 'layernorm(eps=1e-6)'), 'dropout', 'flatten' or one of {ACTIVATION_NAMES}")
+                f"(or 'layernorm(eps=1e-6)'), 'dropout', 'flatten', one of {sorted(IMAGE_ENTRIES)} "
+                f"or one of {ACTIVATION_NAMES}")
     return specs
 
 
@@ -170,9 +177,48 @@ def layers_of_specs(specs) -> list[str]:
             names.append(f"layernorm(eps={spec.eps!r})")
         elif spec.kind == "dropout":
             names.append(f"dropout(p={spec.rate!r})")
+        elif spec.kind in IMAGE_KINDS:
+            names.extend(image_entries(spec))
         else:
             names.append(spec.kind)
     return names
+
+
+def image_entries(spec) -> list[str]:
+    """The ``layers=`` entries of an image spec; ValueError where they cannot say it."""
+    extra = spec.extra
+    if spec.kind == "batchnorm":
+        return [f"batchnorm(eps={spec.eps!r}, momentum={extra['momentum']!r})"]
+    if spec.kind == "globalavgpool":
+        return ["adaptiveavgpool"] + ([] if extra.get("keepdims") else ["flatten"])
+    top, bottom, left, right = extra["padding4"]
+    stride = extra["stride"]
+    if stride[0] != stride[1] or (spec.kind != "conv2d" and len({top, bottom, left, right}) != 1):
+        raise ValueError(f"a {spec.kind} with padding {extra['padding4']} and stride {stride} cannot "
+                         "be written as a layers= entry (one stride and one padding for both axes)")
+    if spec.kind == "conv2d":
+        dilation = extra["dilation"]
+        if dilation[0] != dilation[1]:
+            raise ValueError(f"a conv2d with dilation {dilation} cannot be written as a layers= entry")
+        padding = top
+        if tuple(stride) == (1, 1) and tuple(extra["padding4"]) == conv2d_padding(
+                "same", spec.weight.shape[2:], tuple(dilation), (1, 1)):
+            padding = "same"
+        elif len({top, bottom, left, right}) != 1:
+            raise ValueError(f"a conv2d with padding {extra['padding4']} cannot be written as a "
+                             "layers= entry (one padding for all sides, or 'same')")
+        return [f"conv2d(stride={stride[0]}, padding={padding}, dilation={dilation[0]}, "
+                f"groups={extra['groups']})"]
+    kernel = extra["kernel"]
+    if kernel[0] != kernel[1]:
+        raise ValueError(f"a {spec.kind} with window {kernel} cannot be written as a layers= entry")
+    text = f"{spec.kind}(kernel={kernel[0]}, stride={stride[0]}, padding={top}"
+    if spec.kind == "avgpool2d":
+        if extra.get("edge") == "replicate":
+            raise ValueError("an average pooling with Keras's uneven 'same' padding cannot be "
+                             "written as a layers= entry")
+        text += f", count_include_pad={int(bool(extra['count_include_pad']))}"
+    return [text + ")"]
 
 
 def _split_entries(text: str) -> list[str]:
@@ -192,6 +238,9 @@ def _settings(text: str | None, entry: str) -> dict:
     settings = {}
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
         key, equals, value = item.partition("=")
+        if key.strip() == "padding" and value.strip().strip("'\"") in ("same", "valid"):
+            settings["padding"] = value.strip().strip("'\"")
+            continue
         try:
             settings[key.strip()] = float(value)
         except ValueError:
@@ -342,10 +391,12 @@ def _check_weightless(stored: StoredState, given: list[LayerSpec] | None, source
 
 
 def specs_from_state(stored, activation: str | None = None, layout: str | None = None,
-                     source: str = "state dict", *, layers=None) -> list[LayerSpec]:
+                     source: str = "state dict", *, layers=None, input_shape=None) -> list[LayerSpec]:
     """The layer list a state dict describes (see the module docstring).
 
     ``stored`` is a ``StoredState`` or a plain mapping (whose order is then not trusted).
+    A model with image layers (``layers=`` with conv2d, pooling or batchnorm entries) also
+    needs ``input_shape=(C, H, W)``: see ``_layout_images``.
     """
     if not isinstance(stored, StoredState):
         stored = StoredState(OrderedDict(stored))
@@ -372,6 +423,28 @@ def specs_from_state(stored, activation: str | None = None, layout: str | None =
     if by_names and layout and layout != by_names:
         raise FormatError(f"{source}: its names ({'weight' if by_names == 'torch' else 'kernel'}) "
                           f"say {by_names} layout, but layout={layout!r} was given")
+    images = any(a.ndim == 4 for leaves in groups.values() for a in leaves.values()) or \
+        any(k in leaves for leaves in groups.values() for k in ("running_mean", "moving_mean"))
+    if given is not None and any(spec.kind in IMAGE_KINDS for spec in given) or images:
+        if given is None:
+            raise FormatError(f"{source}: holds convolution or batch-norm weights; a state dict does "
+                              "not record the rest of such a model (poolings, strides, paddings, "
+                              "activations, the image size): pass layers=[...] and input_shape=(C, H, W) "
+                              "(--layers and --input-shape in the CLI), e.g. layers=['conv2d(padding=1)', "
+                              "'relu', 'maxpool2d(kernel=2)', 'flatten', 'linear']")
+        if by_names is None and layout is None:
+            raise FormatError(f"{source}: the names do not say PyTorch's or Keras's layout; pass "
+                              "layout='torch' or layout='keras' (--from in the CLI)")
+        for prefix, leaves in groups.items():
+            for name, array in leaves.items():
+                if name == "num_batches_tracked":  # a counter: an integer scalar
+                    if array.shape != () or array.dtype.kind not in "iu":
+                        raise FormatError(f"{source}: {prefix}.{name} is {array.dtype} of shape "
+                                          f"{array.shape}, not an integer count")
+                    continue
+                _check_weight_dtype(f"{prefix}.{name}", array, source)
+        return image_specs_from_state(groups, given, by_names or layout, input_shape,
+                                      stored.ordered, source)
     _check_weightless(stored, given, source)
     layers_found = _order(_classify(groups, source), stored, given, source)
     resolved = by_names or layout
@@ -488,11 +561,28 @@ def state_from_specs(specs, layout: str) -> "OrderedDict[str, np.ndarray]":
         raise ValueError(f"layout must be 'torch' or 'keras', got {layout!r}")
     state: OrderedDict = OrderedDict()
     if layout == "torch":  # every spec is one nn.Sequential module, numbered in order
-        for index, spec in enumerate(specs):
-            if spec.kind in ("linear", "layernorm"):
-                state[f"{index}.weight"] = spec.weight
-                if spec.bias is not None:
-                    state[f"{index}.bias"] = spec.bias
+        index = 0
+        for spec in specs:
+            if spec.kind in ("linear", "layernorm", "conv2d", "batchnorm"):
+                for leaf, value in (("weight", spec.weight), ("bias", spec.bias)):
+                    if value is not None:
+                        state[f"{index}.{leaf}"] = value
+            if spec.kind == "batchnorm":
+                state[f"{index}.running_mean"] = spec.extra["running_mean"]
+                state[f"{index}.running_var"] = spec.extra["running_var"]
+                state[f"{index}.num_batches_tracked"] = np.array(
+                    spec.extra.get("num_batches_tracked", 0), np.int64)
+            # Keras's GlobalAveragePooling2D is two modules in nn: AdaptiveAvgPool2d(1), Flatten
+            index += 2 if spec.kind == "globalavgpool" and not spec.extra.get("keepdims") else 1
+        return state
+    if any(spec.kind in IMAGE_KINDS for spec in specs):  # Keras's own paths and feature order
+        from linea.io._spec import keras_from_spec
+        from linea.keras._saving import saved_weights, weight_paths
+
+        model = keras_from_spec(specs)
+        for layer, path in zip(model.layers, weight_paths(model)):
+            for variable in saved_weights(layer):
+                state[f"{path}/{variable.name}"] = variable._data.copy()
         return state
     weighted = [spec for spec in specs if spec.kind in ("linear", "layernorm")]
     names = unique_in_order("dense" if s.kind == "linear" else "layer_normalization" for s in weighted)

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from linea._files import atomic_write
+from linea.io._spec_images import IMAGE_KINDS
 from linea.io._spec import LayerSpec, activation_settings
 from linea.nn._registry import ACTIVATIONS
 
@@ -121,11 +122,11 @@ def _quantized_linear(graph: _Graph, spec, x: str) -> str:
 def model_proto(specs, input_rank: int = 2):
     """An ONNX ModelProto computing the layer list on inputs of rank ``input_rank``."""
     onnx = _onnx()
-    linears = [s for s in specs if s.kind in ("linear", "layernorm")]
+    linears = [s for s in specs if s.kind in ("linear", "layernorm", "conv2d")]
     if not linears and any(s.kind == "qlinear" for s in specs):
         linears = [LayerSpec("linear", np.zeros((1, 1), np.float32))]  # the graph's float dtype
     if not linears:
-        raise ValueError("an ONNX export needs at least one Linear/Dense layer")
+        raise ValueError("an ONNX export needs at least one Linear/Dense or Conv2d layer")
     dtype = linears[0].weight.dtype
     element = {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64): onnx.TensorProto.DOUBLE,
                np.dtype(np.float16): onnx.TensorProto.FLOAT16}.get(np.dtype(dtype))
@@ -136,11 +137,19 @@ def model_proto(specs, input_rank: int = 2):
     graph = _Graph(onnx, dtype)
     first = next((s for s in specs if s.kind in ("linear", "qlinear", "layernorm")), linears[0])
     in_features = first.weight.shape[1] if first.kind in ("linear", "qlinear") else first.weight.shape[0]
+    image_shape = _image_input(specs)
+    if image_shape is not None:
+        input_rank = 4
     x = "input"
     rank = input_rank
     width = in_features
     for spec in specs:
-        if spec.kind == "linear":
+        if spec.kind in IMAGE_KINDS:
+            x = _image_node(graph, spec, x)
+            if spec.kind == "globalavgpool" and not spec.extra.get("keepdims"):
+                x = graph.node("Flatten", [x], axis=1)
+                rank = 2
+        elif spec.kind == "linear":
             out_features = spec.weight.shape[0]
             if rank == 2:
                 inputs = [x, graph.constant("weight", spec.weight)]
@@ -171,8 +180,10 @@ def model_proto(specs, input_rank: int = 2):
         elif spec.kind == "dropout":
             continue  # inference graph: dropout is the identity
     leading = ["batch"] + [f"dim{i}" for i in range(1, input_rank - 1)]
-    input_shape = leading + [in_features]
+    input_shape = leading + [in_features] if image_shape is None else ["batch", *image_shape]
     output_shape = (["batch"] if rank != input_rank else leading) + [width]
+    if image_shape is not None and rank == 4:  # images out: their sizes follow the layers
+        output_shape = ["batch"] + [f"out{i}" for i in range(1, 4)]
     graph.nodes.append(onnx.helper.make_node("Identity", [x], ["output"], name="output"))
     proto_graph = onnx.helper.make_graph(
         graph.nodes, "linea", [onnx.helper.make_tensor_value_info("input", element, input_shape)],
@@ -182,6 +193,60 @@ def model_proto(specs, input_rank: int = 2):
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def _image_input(specs):
+    """(C, H, W) of a model with image layers (recorded in its first spec), else None."""
+    if not any(spec.kind in IMAGE_KINDS for spec in specs):
+        return None
+    shape = specs[0].extra.get("input_shape") if specs else None
+    if shape is None or len(shape) != 3:
+        raise ValueError("an ONNX export of a model with image layers needs its input size: "
+                         "build the layer list with input_shape=(C, H, W)")
+    return tuple(int(size) for size in shape)
+
+
+def _pads(padding4) -> list:
+    top, bottom, left, right = padding4
+    return [int(top), int(left), int(bottom), int(right)]  # ONNX: begins, then ends
+
+
+def _image_node(graph: _Graph, spec, x: str) -> str:
+    """Conv, MaxPool, AveragePool, GlobalAveragePool or BatchNormalization for an image spec."""
+    extra = spec.extra
+    if spec.kind == "conv2d":
+        inputs = [x, graph.constant("conv_weight", spec.weight)]
+        if spec.bias is not None:
+            inputs.append(graph.constant("conv_bias", spec.bias))
+        return graph.node("Conv", inputs, kernel_shape=list(spec.weight.shape[2:]),
+                          strides=list(extra["stride"]), pads=_pads(extra["padding4"]),
+                          dilations=list(extra["dilation"]), group=int(extra["groups"]))
+    if spec.kind == "maxpool2d":
+        return graph.node("MaxPool", [x], kernel_shape=list(extra["kernel"]),
+                          strides=list(extra["stride"]), pads=_pads(extra["padding4"]),
+                          dilations=list(extra.get("dilation", (1, 1))))
+    if spec.kind == "avgpool2d":
+        if extra.get("edge") == "replicate":
+            raise ValueError("an average pooling with Keras's uneven 'same' padding (edges repeated, "
+                             "as Keras's torch backend computes it) has no ONNX AveragePool twin")
+        return graph.node("AveragePool", [x], kernel_shape=list(extra["kernel"]),
+                          strides=list(extra["stride"]), pads=_pads(extra["padding4"]),
+                          count_include_pad=int(bool(extra["count_include_pad"])))
+    if spec.kind == "globalavgpool":
+        return graph.node("GlobalAveragePool", [x])
+    if spec.kind == "batchnorm":
+        if extra.get("rank") != 4:
+            raise ValueError("ONNX export of a BatchNorm1d over features is not supported; linea "
+                             "exports BatchNorm2d over images")
+        mean = extra["running_mean"]
+        scale = spec.weight if spec.weight is not None else np.ones_like(mean)
+        shift = spec.bias if spec.bias is not None else np.zeros_like(mean)
+        return graph.node("BatchNormalization", [x, graph.constant("bn_scale", scale),
+                                                 graph.constant("bn_bias", shift),
+                                                 graph.constant("bn_mean", mean),
+                                                 graph.constant("bn_var", extra["running_var"])],
+                          epsilon=float(spec.eps))
+    raise ValueError(f"unknown image layer kind {spec.kind!r}")
 
 
 def write(specs, path, input_rank: int = 2) -> None:

@@ -44,20 +44,38 @@ def _keras():
     return keras
 
 
+def _keras_run(keras, model, x):
+    """Keras's outputs for inputs in the layer list's layout: images go in as (N, H, W, C)."""
+    images = x.ndim == 4
+    out = np.asarray(keras.ops.convert_to_numpy(
+        model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if images else x, training=False)))
+    return out.transpose(0, 3, 1, 2) if images and out.ndim == 4 else out
+
+
 def _keras_model_file(path, x):
     if not (_available("keras") and _available("h5py")):
         return None
     keras = _keras()
     model = keras.saving.load_model(os.fspath(path), compile=False)
-    return np.asarray(keras.ops.convert_to_numpy(model(x, training=False))), "Keras"
+    return _keras_run(keras, model, x), "Keras"
 
 
 def _keras_weights_file(path, x, specs, weightless):
     if not (_available("keras") and _available("h5py")):
         return None
-    from linea.io._spec import _needs_leaky_layer, keras_activation
+    from linea.io._spec import _needs_leaky_layer, keras_activation, keras_from_spec
+    from linea.io._spec_images import IMAGE_KINDS
 
     keras = _keras()
+    if any(spec.kind in IMAGE_KINDS for spec in specs):
+        # Keras builds the architecture linea read (from its Keras config), then reads the
+        # file with its own loader and computes with its own ops.
+        config = keras_from_spec(specs, specs[0].extra.get("input_shape")).get_config()
+        model = keras.Sequential.from_config(config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.load_weights(os.fspath(path))
+        return _keras_run(keras, model, x), "Keras"
     activation_layers = any(name.split("_")[0] == "activation" for name in weightless)
     layers, index = [keras.Input(shape=x.shape[1:], dtype=str(x.dtype))], 0
     try:
@@ -90,7 +108,7 @@ def _keras_weights_file(path, x, specs, weightless):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Keras warns, not fails, on weights it skips
         model.load_weights(os.fspath(path))
-    return np.asarray(keras.ops.convert_to_numpy(model(x, training=False))), "Keras"
+    return _keras_run(keras, model, x), "Keras"
 
 
 def torch_twin(module):
@@ -116,11 +134,31 @@ def torch_twin(module):
         "Softplus": lambda m: dict(beta=m.beta, threshold=m.threshold),
         "Dropout": lambda m: dict(p=m.p), "Flatten": lambda m: dict(start_dim=m.start_dim,
                                                                     end_dim=m.end_dim),
+        "Conv2d": lambda m: dict(in_channels=m.in_channels, out_channels=m.out_channels,
+                                 kernel_size=m.kernel_size, stride=m.stride, padding=m.padding,
+                                 dilation=m.dilation, groups=m.groups, bias=m.bias is not None),
+        "BatchNorm1d": _batch_norm_settings, "BatchNorm2d": _batch_norm_settings,
+        "MaxPool2d": lambda m: dict(kernel_size=m.kernel_size, stride=m.stride, padding=m.padding,
+                                    dilation=m.dilation, ceil_mode=m.ceil_mode),
+        "AvgPool2d": lambda m: dict(kernel_size=m.kernel_size, stride=m.stride, padding=m.padding,
+                                    ceil_mode=m.ceil_mode, count_include_pad=m.count_include_pad,
+                                    divisor_override=m.divisor_override),
+        "AdaptiveAvgPool2d": lambda m: dict(output_size=m.output_size),
     }
     plain = ("ReLU", "Tanh", "Sigmoid", "SiLU", "Identity")
     if kind not in settings and kind not in plain:
         return None
     return getattr(torch.nn, kind)(**settings.get(kind, lambda m: {})(module))
+
+
+def _batch_norm_settings(module) -> dict:
+    return dict(num_features=module.num_features, eps=module.eps, momentum=module.momentum,
+                affine=module.affine, track_running_stats=module.track_running_stats,
+                bias=module.bias is not None)
+
+
+_LEAVES = {"linear": ("weight", "bias"), "layernorm": ("weight", "bias"), "conv2d": ("weight", "bias"),
+           "batchnorm": ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
 
 
 def _torch_state_file(path, kind, x, specs):
@@ -151,19 +189,25 @@ def _torch_state_file(path, kind, x, specs):
             for dropped, kept in (handle.metadata() or {}).items():  # save_model's tied names
                 if dropped not in loaded and kept in loaded:
                     loaded[dropped] = loaded[kept]
-    state = {}
-    for index, spec in enumerate(specs):
-        if spec.kind not in ("linear", "layernorm"):
+    state, index = {}, 0
+    for spec in specs:
+        position = index  # the spec's module in the twin (a Keras global pool is two)
+        index += 2 if spec.kind == "globalavgpool" and not spec.extra.get("keepdims") else 1
+        if spec.kind not in _LEAVES:
             continue
         if spec.name is None:
             return None
         separator = "." if spec.name else ""
-        for leaf in ("weight", "bias"):
+        for leaf in _LEAVES[spec.kind]:
             key = f"{spec.name}{separator}{leaf}"
+            present = getattr(spec, leaf, None) is not None or leaf not in ("weight", "bias")
             if key in loaded:
-                state[f"{index}.{leaf}"] = loaded[key]
-            elif leaf == "weight" or getattr(spec, leaf) is not None:
+                state[f"{position}.{leaf}"] = loaded[key]
+            elif present and leaf != "num_batches_tracked":
                 return None  # not PyTorch names: no independent reading
+    for name, buffer in twin.state_dict().items():  # a file may leave the counter out
+        if name.endswith("num_batches_tracked") and name not in state:
+            state[name] = buffer
     twin.load_state_dict(state, strict=True)
     twin.eval()
     dtype = torch.float64 if x.dtype == np.float64 else torch.float32

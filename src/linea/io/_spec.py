@@ -179,7 +179,7 @@ def spec_from_keras(model) -> list[LayerSpec]:
         raise ValueError(f"model '{model.name}' is not built: call or build it first, so its "
                          "weights exist")
     from linea.io._spec_images import (feature_permutation, image_spec_from_keras,
-                                       permute_features)
+                                       nn_shape_of_keras, permute_features)
 
     specs, permutations = [], []
     shape = tuple(model._input_shape)  # Keras's batch shape flowing through the layers
@@ -189,6 +189,9 @@ def spec_from_keras(model) -> list[LayerSpec]:
                             "converts channels-last Keras models (Keras's default)")
         images = image_spec_from_keras(layer, shape)
         if images is not None:
+            neutral = nn_shape_of_keras(shape)
+            if neutral is not None and None not in neutral:
+                images[0].extra["input_shape"] = tuple(int(size) for size in neutral)
             specs.extend(images)
         elif isinstance(layer, keras_layers.Dense):
             bias = None if layer.bias is None else _copy(layer.bias._data)
