@@ -20,7 +20,7 @@ def load_example(name):
 def test_every_example_is_listed_here():
     assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(
         ["linear_regression", "mlp_classifier", "classification_head", "autoencoder",
-         "transformer_block", "linear_vs_conv"])
+         "transformer_block", "linear_vs_conv", "port_keras_cnn"])
 
 
 def test_linear_regression(capsys):
@@ -50,6 +50,14 @@ def test_transformer_block():
     assert all(getattr(attention, n).bias is None for n in ("q_proj", "k_proj", "v_proj"))
     result = module.main(["--fast"])
     assert result["final_loss"] < result["first_loss"]
+
+
+def test_port_keras_cnn_keeps_predictions_and_shows_the_flatten_trap(capsys):
+    result = load_example("port_keras_cnn").main([])
+    assert result["keras_accuracy"] > 0.8
+    assert result["agreement"] == 1.0 and result["difference"] < 1e-4
+    assert result["naive_agreement"] < 0.9 and result["naive_difference"] > 1000 * result["difference"]
+    assert "no error was raised" in capsys.readouterr().out
 
 
 def test_linear_vs_conv(capsys):
