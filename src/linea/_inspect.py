@@ -31,7 +31,7 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
     """
     kind = io.detect_format(path, format)
     source = os.fspath(path)
-    if kind == "onnx" or source.endswith(".keras"):
+    if io._architecture_file(kind, source):
         specs = io.read_specs(path, kind)
         convention = "onnx (Gemm transB=1: PyTorch layout)" if kind == "onnx" else "keras"
         rows = []
@@ -196,7 +196,7 @@ def _input_shape(source, kind, specs, samples: int) -> tuple:
             shape = [samples if i == 0 and d is None else d for i, d in enumerate(declared)]
             if None not in shape:
                 return tuple(shape)
-    if kind == "keras" and os.fspath(source).endswith(".keras"):
+    if kind == "keras" and io._architecture_file(kind, os.fspath(source)):
         from linea.io._keras_files import read_model
 
         declared = read_model(source)._input_shape

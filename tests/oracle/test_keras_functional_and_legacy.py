@@ -222,3 +222,28 @@ def test_hostile_legacy_files_raise_format_errors(tmp_path):
     for name, message in cases.items():
         with pytest.raises(linea.FormatError, match=message):
             lk.models.load_model(tmp_path / name)
+
+
+def test_linea_io_and_convert_read_legacy_files(tmp_path):
+    import subprocess
+    import sys
+
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from linea import io
+
+    theirs = jitter(keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu", name="hidden"),
+                                      keras.layers.Dense(2, name="out")]))
+    theirs.save(tmp_path / "mlp.h5")
+    with h5py.File(tmp_path / "weights.h5", "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, theirs)
+    x = RNG.standard_normal((3, 5)).astype(np.float32)
+    expected = theirs.predict(x, verbose=0)
+    assert_close(io.load_model(tmp_path / "mlp.h5")(linea.tensor(x)), expected, 1e-6)
+    assert list(io.load_state_dict(tmp_path / "weights.h5")) == ["hidden/kernel", "hidden/bias",
+                                                                 "out/kernel", "out/bias"]
+    assert_close(io.load_model(tmp_path / "weights.h5", activation="relu")(linea.tensor(x)), expected, 1e-6)
+    done = subprocess.run([sys.executable, "-m", "linea", "convert", str(tmp_path / "mlp.h5"),
+                           str(tmp_path / "mlp.pt")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "verified against Keras" in done.stdout

@@ -85,7 +85,8 @@ def save_state_dict(state, path, format: str | None = None, *, layout: str | Non
 
 
 def _architecture_file(kind: str, source: str) -> bool:
-    return kind == "onnx" or (kind == "keras" and source.endswith(".keras"))
+    return kind == "onnx" or (kind == "keras" and (source.endswith(".keras") or
+                                                   _keras_files.is_legacy_model(source)))
 
 
 def read_specs(path, format: str | None = None, *, activation: str | None = None,

@@ -57,10 +57,39 @@ def stored_state(stored: dict, source: str, ordered: bool = False) -> StoredStat
     return StoredState(state, ordered=ordered, weightless=weightless, records_weightless=True)
 
 
-def read_stored(path, shapes_only: bool = False) -> StoredState:
-    """The tensors of a ``.weights.h5`` (or ``.keras``) file, with what it says of order."""
+def is_legacy_model(path) -> bool:
+    """True for a Keras 2-style ``model.save("m.h5")`` file (architecture and weights)."""
+    from linea.keras._legacy_h5 import is_legacy_h5, read_legacy_h5
+
     source = os.fspath(path)
-    if source.endswith(".keras"):
+    if source.endswith(".weights.h5") or not source.endswith((".h5", ".hdf5")):
+        return False
+    return is_legacy_h5(source) and read_legacy_h5(source).config is not None
+
+
+def _legacy_weights(source: str) -> StoredState:
+    """A legacy weights-only ``.h5``: "layer/variable" keys in the file's recorded layer order."""
+    from linea.keras._legacy_h5 import read_legacy_h5
+
+    state, weightless = OrderedDict(), []
+    for layer, weights in read_legacy_h5(source).layers:
+        if not weights:
+            weightless.append(layer)
+        for variable, array in weights:
+            state[f"{layer}/{variable}"] = array
+    return StoredState(state, ordered=True, weightless=weightless, records_weightless=True)
+
+
+def read_stored(path, shapes_only: bool = False) -> StoredState:
+    """The tensors of a ``.weights.h5``, ``.keras`` or legacy ``.h5`` file, with their order."""
+    source = os.fspath(path)
+    source_is_model = source.endswith(".keras") or is_legacy_model(source)
+    if not source_is_model and not source.endswith(".weights.h5"):
+        from linea.keras._legacy_h5 import is_legacy_h5
+
+        if is_legacy_h5(source):
+            return _legacy_weights(source)
+    if source_is_model:
         model = read_model(source)
         state = OrderedDict()
         for layer in model.layers:

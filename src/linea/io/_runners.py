@@ -224,7 +224,9 @@ def run_independently(path, kind: str, x: np.ndarray, specs, weightless=()):
     if kind == "onnx":
         return _onnxruntime(source, x)
     if kind == "keras":
-        if source.endswith(".keras"):
+        from linea.io._keras_files import is_legacy_model
+
+        if source.endswith(".keras") or is_legacy_model(source):  # Keras reads legacy .h5 too
             return _keras_model_file(source, x)
         if source.endswith(".weights.h5"):
             return _keras_weights_file(source, x, specs, weightless)
