@@ -349,8 +349,6 @@ def _dtype_of(specs):
 
 
 def _written_specs(path, kind, specs, layout):
-    if kind == "onnx" and any(spec.kind in IMAGE_KINDS for spec in specs):
-        return specs  # onnxruntime runs the written file; linea's ONNX reader takes MLP graphs
     if io._architecture_file(kind, path):
         return io.read_specs(path, kind)
     # A bare state dict holds no architecture: the source's layer list gives it.

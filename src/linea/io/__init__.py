@@ -171,24 +171,27 @@ def layers_of(model) -> list[str]:
     return layers_of_specs(specs_of(model))
 
 
-def specs_of(model) -> list[LayerSpec]:
+def specs_of(model, input_shape=None) -> list[LayerSpec]:
+    """The layer list of a model; ``input_shape`` (per sample, (C, H, W) for images) is the
+    size of an ``nn`` model's input, which a Flatten of images and ONNX files need."""
     if isinstance(model, KerasSequential):
         return spec_from_keras(model)
     if isinstance(model, Module):
-        return spec_from_nn(model)
+        return spec_from_nn(model, input_shape)
     raise TypeError(f"expected a linea.nn model or a linea.keras.Sequential, got {type(model).__name__}")
 
 
 def save_model(model, path, format: str | None = None, *, layout: str | None = None,
-               input_rank: int = 2) -> None:
+               input_rank: int = 2, input_shape=None) -> None:
     """Write a model of either flavour to any format (state-dict formats in ``layout``).
 
     The default layout is the model's own: PyTorch keys for ``nn`` models, Keras
-    paths for Keras models.
+    paths for Keras models. An ``nn`` model with image layers written to ONNX or to a
+    Keras file needs ``input_shape=(C, H, W)``.
     """
     if layout is None:
         layout = "keras" if isinstance(model, KerasSequential) else "torch"
     kind = detect_format(path, format)
     if kind == "keras" and os.fspath(path).endswith(".keras") and isinstance(model, KerasSequential):
         return model.save(path)
-    write_specs(specs_of(model), path, kind, layout=layout, input_rank=input_rank)
+    write_specs(specs_of(model, input_shape), path, kind, layout=layout, input_rank=input_rank)

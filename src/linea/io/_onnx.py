@@ -245,7 +245,8 @@ def _image_node(graph: _Graph, spec, x: str) -> str:
                                                  graph.constant("bn_bias", shift),
                                                  graph.constant("bn_mean", mean),
                                                  graph.constant("bn_var", extra["running_var"])],
-                          epsilon=float(spec.eps))
+                          epsilon=float(spec.eps),
+                          momentum=float(f"{1.0 - extra['momentum']:.15g}"))  # ONNX: the share kept
     raise ValueError(f"unknown image layer kind {spec.kind!r}")
 
 

@@ -394,6 +394,8 @@ def _flatten(graph: _Graph, x: str, shape, node) -> _Match | None:
         out = None if shape is None else [_product(shape[:axis]), _product(shape[axis:])]
         standard = rank is not None and rank >= 2 and axis == 1
         spec = LayerSpec("flatten") if standard else LayerSpec("flatten", extra={"onnx_axis": axis})
+        if standard and rank == 4 and None not in shape[1:]:  # images: (C, H, W) order
+            spec.extra["image_shape"] = tuple(int(size) for size in shape[1:])
         return _Match([spec], node.output[0], [node], out)
     if node.op_type == "Reshape" and node.input[0] == x and len(node.input) > 1:
         target = graph.constants.get(node.input[1])
@@ -406,7 +408,10 @@ def _flatten(graph: _Graph, x: str, shape, node) -> _Match | None:
             raise FormatError(f"{source}: Reshape node {node.name!r} to {list(target)} from shape "
                               f"{shape} is not a flatten of everything after the batch axis; "
                               "linea reads that Reshape only")
-        return _Match([LayerSpec("flatten")], node.output[0], [node], [shape[0], _product(shape[1:])])
+        spec = LayerSpec("flatten")
+        if len(shape) == 4 and None not in shape[1:]:  # images: (C, H, W) order
+            spec.extra["image_shape"] = tuple(int(size) for size in shape[1:])
+        return _Match([spec], node.output[0], [node], [shape[0], _product(shape[1:])])
     return None
 
 
@@ -646,9 +651,11 @@ _PATTERNS = (_gemm, _matmul, _gelu_erf, _gelu_tanh, _softplus_threshold, _silu, 
 
 
 def _step(graph: _Graph, x: str, shape) -> _Match:
+    from linea.io._onnx_read_images import IMAGE_PATTERNS
+
     users = graph.users(x)
     for node in users:
-        for pattern in _PATTERNS:
+        for pattern in _PATTERNS + IMAGE_PATTERNS:
             match = pattern(graph, x, shape, node)
             if match is None:
                 continue
@@ -662,10 +669,11 @@ def _step(graph: _Graph, x: str, shape) -> _Match:
                 return match
     node = users[0]
     names = ", ".join(f"{u.op_type} {u.name!r}" for u in users)
-    raise FormatError(f"{graph.source}: the value {x!r} is read by {names}; linea reads MLP graphs "
-                      "(Gemm, MatMul+Add, Relu/Tanh/Sigmoid/Softplus/LeakyRelu, GELU, SiLU, "
+    raise FormatError(f"{graph.source}: the value {x!r} is read by {names}; linea reads chains of "
+                      "Gemm, MatMul+Add, Relu/Tanh/Sigmoid/Softplus/LeakyRelu, GELU, SiLU, "
                       "Softmax/LogSoftmax, LayerNormalization, Flatten, Reshape, Dropout, "
-                      f"Identity), each exactly as ONNX defines it; {node.op_type} node "
+                      "Identity, Conv, MaxPool, AveragePool, GlobalAveragePool and "
+                      f"BatchNormalization, each exactly as ONNX defines it; {node.op_type} node "
                       f"{node.name!r} does not fit")
 
 
@@ -704,8 +712,8 @@ def specs_from_proto(model, source: str, folder: str = ".", raw=None) -> list[La
         steps += 1
         if steps > _MAX_NODES:
             raise FormatError(f"{source}: the graph does not lead to its output")
-    if not any(s.kind == "linear" for s in specs):
-        raise FormatError(f"{source}: the graph holds no linear layer")
+    if not any(s.kind in ("linear", "conv2d") for s in specs):
+        raise FormatError(f"{source}: the graph holds no linear or convolution layer")
     previous = None
     for spec in specs:
         if spec.kind == "flatten":

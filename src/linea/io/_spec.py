@@ -315,8 +315,9 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
         input_shape = specs[0].extra["input_shape"]  # recorded when the list was made
     shape = None if input_shape is None else tuple(input_shape)
     for position, spec in enumerate(list(specs)):
-        if spec.kind == "flatten" and "image_shape" in spec.extra:
-            image = spec.extra["image_shape"] or (shape if shape is not None and len(shape) == 3 else None)
+        after_images = "image_shape" in spec.extra or any(s.kind in IMAGE_KINDS for s in specs[:position])
+        if spec.kind == "flatten" and (after_images or (shape is not None and len(shape) == 3)):
+            image = spec.extra.get("image_shape") or (shape if shape is not None and len(shape) == 3 else None)
             if image is None:
                 raise TypeError("the model flattens images whose size it does not record, and "
                                 "Keras's Flatten orders their features (H, W, C), not PyTorch's "
