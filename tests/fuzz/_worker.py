@@ -42,7 +42,7 @@ def main() -> None:
         before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
         signal.setitimer(signal.ITIMER_REAL, per_file)
         try:
-            if path.endswith((".keras", ".onnx")):
+            if path.endswith((".keras", ".onnx")) or (path.endswith(".h5") and not path.endswith(".weights.h5")):
                 io.load_model(path)
             else:
                 io.load_state_dict(path)

@@ -36,7 +36,45 @@ def valid_files(folder: pathlib.Path) -> dict:
         path = folder / f"valid.{name}"
         io.save_model(model, path)
         files[name] = path.read_bytes()
+    pytest.importorskip("h5py")
+    legacy_cnn_h5(folder / "valid.h5")  # Keras 2's model.save("m.h5"), a CNN with BatchNorm
+    files["h5"] = (folder / "valid.h5").read_bytes()
     return files
+
+
+def legacy_cnn_h5(path) -> None:
+    """A legacy HDF5 model file as Keras 2 wrote it: Conv2D → BatchNormalization → MaxPooling2D
+    → Flatten → Dense, bytes attributes and ':0' weight names."""
+    import h5py
+
+    rng = np.random.default_rng(3)
+    conv = {"name": "conv2d", "filters": 2, "kernel_size": [3, 3], "strides": [1, 1],
+            "padding": "valid", "data_format": "channels_last", "dilation_rate": [1, 1],
+            "groups": 1, "activation": "relu", "use_bias": True}
+    layers = [{"class_name": "InputLayer", "config": {"batch_input_shape": [None, 6, 6, 1],
+                                                      "dtype": "float32", "name": "input_1"}},
+              {"class_name": "Conv2D", "config": conv},
+              {"class_name": "BatchNormalization", "config": {"name": "bn", "axis": [3],
+                                                             "momentum": 0.99, "epsilon": 0.001}},
+              {"class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": [2, 2],
+                                                       "strides": [2, 2], "padding": "valid"}},
+              {"class_name": "Flatten", "config": {"name": "flatten"}},
+              {"class_name": "Dense", "config": {"name": "dense", "units": 3, "activation": "softmax"}}]
+    weights = {"conv2d": [("conv2d/kernel:0", (3, 3, 1, 2)), ("conv2d/bias:0", (2,))],
+               "bn": [(f"bn/{n}:0", (2,)) for n in ("gamma", "beta", "moving_mean", "moving_variance")],
+               "pool": [], "flatten": [], "dense": [("dense/kernel:0", (8, 3)), ("dense/bias:0", (3,))]}
+    with h5py.File(path, "w") as handle:
+        handle.attrs["keras_version"] = b"2.4.0"
+        handle.attrs["model_config"] = json.dumps(
+            {"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}}).encode()
+        group = handle.create_group("model_weights")
+        group.attrs["layer_names"] = np.array([name.encode() for name in weights])
+        for name, entries in weights.items():
+            layer = group.create_group(name)
+            layer.attrs["weight_names"] = np.array([n.encode() for n, _ in entries]) if entries \
+                else np.array([], dtype=np.float64)
+            for weight_name, shape in entries:
+                layer.create_dataset(weight_name, data=np.abs(rng.standard_normal(shape)).astype(np.float32))
 
 
 def generate(folder: pathlib.Path, extension: str, valid: bytes, count: int, seed: int, marker: str):
@@ -132,7 +170,7 @@ def fuzz_results(tmp_path_factory):
     return cases, results, marker, folder
 
 
-@pytest.mark.parametrize("extension", ["safetensors", "pt", "weights.h5", "keras", "onnx"])
+@pytest.mark.parametrize("extension", ["safetensors", "pt", "weights.h5", "keras", "onnx", "h5"])
 def test_every_hostile_file_is_a_clean_format_error(fuzz_results, extension):
     cases, results, marker, folder = fuzz_results
     assert len(cases[extension]) >= CASES

@@ -59,12 +59,12 @@ def stored_state(stored: dict, source: str, ordered: bool = False) -> StoredStat
 
 def is_legacy_model(path) -> bool:
     """True for a Keras 2-style ``model.save("m.h5")`` file (architecture and weights)."""
-    from linea.keras._legacy_h5 import is_legacy_h5, read_legacy_h5
+    from linea.keras._legacy_h5 import legacy_kind
 
     source = os.fspath(path)
     if source.endswith(".weights.h5") or not source.endswith((".h5", ".hdf5")):
         return False
-    return is_legacy_h5(source) and read_legacy_h5(source).config is not None
+    return legacy_kind(source) == "model"
 
 
 def _legacy_weights(source: str) -> StoredState:

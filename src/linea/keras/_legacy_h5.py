@@ -20,8 +20,9 @@ from linea._errors import FormatError
 from linea._files import open_regular
 from linea._versions import mark_written
 from linea.backend import xp
+from linea.keras._hdf5_heaps import check_global_heaps, searchable
 
-__all__ = ["LegacyFile", "is_legacy_h5", "read_legacy_h5", "load_legacy_model", "load_legacy_weights"]
+__all__ = ["LegacyFile", "is_legacy_h5", "legacy_kind", "read_legacy_h5", "load_legacy_model", "load_legacy_weights"]
 
 _MAX_JSON = 64 * 1024 ** 2
 _MAX_LAYERS = 10_000
@@ -34,49 +35,125 @@ class LegacyFile:
     in file order (name, [(variable name, array)])."""
     config: dict | None
     layers: list
-    keras_version: str
 
 
-def _text(value) -> str:
+# The text attributes are read in a child process: HDF5 follows a variable-length string's
+# heap reference wherever a corrupt file points it, and hostile files made the library crash
+# (SIGSEGV) or loop there. The child reads only those attributes, following hard links only,
+# under a memory and a time limit; its death is the file's FormatError, not the caller's.
+_TEXT_READER = r"""
+import json, resource, sys
+limit = int(sys.argv[2]) * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+import h5py, numpy
+
+def text(value):
     if isinstance(value, bytes):
         return value.decode("utf-8")
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return _text(value.item())
     if isinstance(value, str):
         return value
-    raise TypeError(f"not text: {type(value).__name__}")
+    if isinstance(value, numpy.ndarray):
+        if value.dtype.kind == "f" and value.size == 0:
+            return []  # Keras writes an empty float array for "no weights"
+        if value.ndim == 0:
+            return text(value.item())
+        return [text(item) for item in value.reshape(-1)[:100001].tolist()]
+    raise TypeError("an attribute that is not text: " + type(value).__name__)
+
+def child(group, name):
+    if name not in group or not isinstance(group.get(name, getlink=True), h5py.HardLink):
+        return None
+    return group[name]
+
+out = {"model_config": None, "where": "root", "layer_names": None, "weight_names": {}}
+with h5py.File(sys.argv[1], "r") as handle:
+    if "model_config" in handle.attrs:
+        out["model_config"] = text(handle.attrs["model_config"])
+    group = child(handle, "model_weights") if "model_weights" in handle else None
+    if group is not None:
+        out["where"] = "model_weights"
+    group = handle if group is None else group
+    if isinstance(group, h5py.Group) and "layer_names" in group.attrs:
+        names = text(group.attrs["layer_names"])
+        names = [names] if isinstance(names, str) else names
+        out["layer_names"] = names
+        for name in names:
+            layer = child(group, name)
+            if isinstance(layer, h5py.Group) and "weight_names" in layer.attrs:
+                weights = text(layer.attrs["weight_names"])
+                out["weight_names"][name] = [weights] if isinstance(weights, str) else weights
+print(json.dumps(out))
+"""
+_CHILD_SECONDS = 60
+_CHILD_MEMORY_MB = 2048
 
 
-def _texts(values, what: str, source: str, limit: int) -> list[str]:
+def _text_attributes(source: str) -> dict:
+    """model_config, layer_names and each layer's weight_names, read by a child process."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _TEXT_READER, source, str(_CHILD_MEMORY_MB)],
+                              capture_output=True, text=True, timeout=_CHILD_SECONDS,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise FormatError(f"{source}: reading its text attributes did not finish in "
+                          f"{_CHILD_SECONDS} s: the HDF5 file is corrupt") from None
+    if done.returncode < 0:
+        raise FormatError(f"{source}: reading its text attributes crashed the HDF5 library "
+                          f"(signal {-done.returncode}): the file is corrupt")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise FormatError(f"{source}: cannot read its text attributes: {last[:300]}")
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        raise FormatError(f"{source}: cannot read its text attributes") from None
+    if not isinstance(found, dict):
+        raise FormatError(f"{source}: cannot read its text attributes")
+    return found
+
+
+def _names(values, what: str, source: str, limit: int) -> list[str]:
     if values is None:
         return []
-    try:
-        items = list(values) if getattr(values, "ndim", 1) else [values]
-    except TypeError:
-        raise FormatError(f"{source}: {what} is not a list of names") from None
-    if len(items) > limit:
-        raise FormatError(f"{source}: {what} lists {len(items)} entries, more than {limit}")
-    try:
-        return [_text(item) for item in items if not (hasattr(item, "dtype") and item.dtype.kind == "f")]
-    except (TypeError, UnicodeDecodeError):
-        raise FormatError(f"{source}: {what} holds entries that are not names") from None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise FormatError(f"{source}: {what} is not a list of names")
+    if len(values) > limit:
+        raise FormatError(f"{source}: {what} lists {len(values)} entries, more than {limit}")
+    return values
 
 
-def is_legacy_h5(path) -> bool:
-    """True for an HDF5 file laid out as Keras 2 saved it (not a Keras 3 ``.weights.h5``)."""
+def legacy_kind(path) -> str | None:
+    """"model" (model.save("m.h5")), "weights" (save_weights("w.h5")) or None for any other file.
+
+    Only names are looked at, no attribute's value: this is safe on any file.
+    """
     from linea.keras._saving import _h5py
 
     h5py = _h5py()
     source = os.fspath(path)
     with os.fdopen(open_regular(source), "rb") as stream:
         if stream.read(8) != b"\x89HDF\r\n\x1a\n":
-            return False
+            return None
         stream.seek(0)
         try:
             with h5py.File(stream, "r") as handle:
-                return "layers" not in handle and ("model_weights" in handle or "layer_names" in handle.attrs)
+                if "layers" in handle:
+                    return None  # a Keras 3 weights file
+                if "model_config" in handle.attrs:
+                    return "model"
+                if "model_weights" in handle or "layer_names" in handle.attrs:
+                    return "weights"
+                return None
         except Exception:  # h5py's and HDF5's own errors: not a readable legacy file
-            return False
+            return None
+
+
+def is_legacy_h5(path) -> bool:
+    """True for an HDF5 file laid out as Keras 2 saved it (not a Keras 3 ``.weights.h5``)."""
+    return legacy_kind(path) is not None
 
 
 def read_legacy_h5(path) -> LegacyFile:
@@ -90,10 +167,14 @@ def read_legacy_h5(path) -> LegacyFile:
         stream.seek(0)
         if stream.read(8) != b"\x89HDF\r\n\x1a\n":
             raise FormatError(f"{source}: not an HDF5 file (Keras .h5 files are HDF5)")
-        stream.seek(0)
         try:
+            stream.seek(0)
             with h5py.File(stream, "r") as handle:
-                return _read(handle, h5py, size, source)
+                check_global_heaps(searchable(stream), handle, h5py, source)
+            texts = _text_attributes(source)
+            stream.seek(0)
+            with h5py.File(stream, "r") as handle:
+                return _read(handle, h5py, texts, size, source)
         except FormatError:
             raise
         except Exception as error:  # h5py's and HDF5's own errors, whatever their class
@@ -108,40 +189,42 @@ def _child(group, name, where, h5py, source):
     return group[name]
 
 
-def _read(handle, h5py, size: int, source: str) -> LegacyFile:
+def _read(handle, h5py, texts: dict, size: int, source: str) -> LegacyFile:
     config = None
-    if "model_config" in handle.attrs:
-        raw = handle.attrs["model_config"]
-        text = _text(raw) if not isinstance(raw, (bytes, str)) else raw
+    text = texts.get("model_config")
+    if text is not None:
+        if not isinstance(text, str):
+            raise FormatError(f"{source}: model_config is not text")
         if len(text) > _MAX_JSON:
             raise FormatError(f"{source}: model_config is {len(text)} bytes, more than {_MAX_JSON}")
         try:
             config = json.loads(text)
-        except (ValueError, RecursionError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:
             raise FormatError(f"{source}: model_config is not JSON: {error}") from None
         if not isinstance(config, dict):
             raise FormatError(f"{source}: model_config is not a JSON object")
-    if "model_weights" in handle:
+    if texts.get("where") == "model_weights":
         group = _child(handle, "model_weights", "model_weights", h5py, source)
-    elif config is None and "layer_names" in handle.attrs:
+    elif config is None and texts.get("layer_names") is not None:
         group = handle
     else:
         raise FormatError(f"{source}: no model_weights group or layer_names attribute: not a Keras "
                           "legacy HDF5 file (Keras 3 weights files end in .weights.h5)")
-    if not isinstance(group, h5py.Group) or "layer_names" not in group.attrs:
+    if not isinstance(group, h5py.Group) or texts.get("layer_names") is None:
         raise FormatError(f"{source}: the weights group has no layer_names attribute")
-    version = group.attrs.get("keras_version", handle.attrs.get("keras_version", b""))
-    names = _texts(group.attrs["layer_names"], "layer_names", source, _MAX_LAYERS)
+    names = _names(texts["layer_names"], "layer_names", source, _MAX_LAYERS)
     if len(set(names)) != len(names):
         raise FormatError(f"{source}: layer_names lists a layer twice")
+    weight_names = texts.get("weight_names") or {}
+    if not isinstance(weight_names, dict):
+        raise FormatError(f"{source}: the layers' weight_names are malformed")
     layers = []
     for name in names:
         layer = _child(group, name, f"layer group {name!r}", h5py, source)
         if not isinstance(layer, h5py.Group):
             raise FormatError(f"{source}: {name!r} is not a group")
         weights = []
-        for weight_name in _texts(layer.attrs.get("weight_names"), f"{name}'s weight_names",
-                                  source, _MAX_WEIGHTS):
+        for weight_name in _names(weight_names.get(name), f"{name}'s weight_names", source, _MAX_WEIGHTS):
             node = layer
             for part in weight_name.split("/"):
                 node = _child(node, part, f"{name}/{weight_name}", h5py, source)
@@ -156,11 +239,7 @@ def _read(handle, h5py, size: int, source: str) -> LegacyFile:
             variable = weight_name.rsplit("/", 1)[-1].split(":")[0]
             weights.append((variable, xp.asarray(node[()])))
         layers.append((name, weights))
-    try:
-        version = _text(version) if version is not None else ""
-    except (TypeError, UnicodeDecodeError):
-        version = ""
-    return LegacyFile(config, layers, version)
+    return LegacyFile(config, layers)
 
 
 def _plan(model_layers, stored_layers, source: str, by_name: bool) -> list:

@@ -17,6 +17,7 @@ from linea.backend import xp
 from linea._errors import FormatError
 from linea._files import atomic_write, open_regular, read_regular
 from linea._versions import mark_written
+from linea.keras._hdf5_heaps import check_global_heaps, searchable
 from linea.keras._model_config import (READABLE_LAYERS, check_against_weights, expected_shapes,
                                        mapping as _mapping, sequential_config)
 
@@ -165,6 +166,8 @@ def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: 
     stream.seek(0)
     try:
         with h5py.File(stream, "r") as handle:
+            heaps_checked = []
+
             def child(group, name, where):
                 # Hard links only: an external or soft link would make HDF5 open other files.
                 if not isinstance(group.get(name, getlink=True), h5py.HardLink):
@@ -194,6 +197,10 @@ def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: 
                 arrays = []
                 for key in keys:
                     dataset = child(variables, key, f"{name}/vars/{key}")
+                    if isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V" and not heaps_checked:
+                        # its dtype mark is a text attribute: the heaps it is read from first
+                        check_global_heaps(searchable(stream), handle, h5py, source)
+                        heaps_checked.append(True)
                     bfloat16 = _is_keras_bfloat16(dataset, h5py)
                     if not isinstance(dataset, h5py.Dataset) or \
                             (dataset.dtype.kind not in "fiub" and not bfloat16):
