@@ -5,7 +5,7 @@
 (in, units)). Both run on one engine: ``linea.Tensor`` and its autograd.
 """
 from linea._autocast import autocast  # noqa: F401 - linea.autocast
-from linea._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from linea._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from linea.backend import get_num_threads, set_num_threads
 from linea._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                              full_like, linspace, ones, ones_like, rand, rand_like, randint,
@@ -17,6 +17,10 @@ from linea._ops_shape import cat, stack, where
 from linea._random import (Generator, default_generator, get_rng_state, initial_seed,
                            manual_seed, seed, set_rng_state)
 from linea._tensor import Tensor, device
+from linea._functions import (abs, allclose, argmax, argmin, clamp, equal, exp, flatten,  # noqa: A004
+                              isclose, log, log_softmax, logsumexp, matmul, max, maximum, mean, min,
+                              minimum, numel, relu, reshape, sigmoid, softmax, sort, sqrt, squeeze,
+                              std, sum, tanh, topk, transpose, unsqueeze, var)
 
 #: Loaded on first use, so `import linea` costs little more than NumPy: name → module.
 _LAZY_MODULES = {"nn": "linea.nn", "optim": "linea.optim", "utils": "linea.utils",
@@ -62,5 +66,10 @@ __all__ = [
     "set_num_threads", "get_num_threads", "get_default_dtype", "save", "load",
     "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
     "bool", "float", "double", "half", "long", "nn", "optim", "utils", "compile", "io", "convert",
-    "data", "autocast", "amp",
+    "data", "autocast", "amp", "inference_mode",
+    # the top-level functions (linea._functions)
+    "max", "min", "argmax", "argmin", "sum", "mean", "std", "var", "softmax", "log_softmax",
+    "flatten", "exp", "log", "abs", "sqrt", "tanh", "sigmoid", "relu", "clamp", "matmul", "topk",
+    "sort", "allclose", "isclose", "equal", "numel", "reshape", "transpose", "squeeze",
+    "unsqueeze", "logsumexp", "maximum", "minimum",
 ]

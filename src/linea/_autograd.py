@@ -96,6 +96,33 @@ class enable_grad(_GradMode):
     mode = True
 
 
+class inference_mode(_GradMode):
+    """``torch.inference_mode``: no graph recording (``inference_mode(False)`` changes nothing).
+
+    linea has no separate inference tensors: this is ``no_grad`` under PyTorch's name, as
+    a context manager (``with linea.inference_mode():``) or a decorator.
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        self.enabled = bool(mode)
+
+    def __enter__(self):
+        self._previous = grad_enabled()
+        if self.enabled:
+            _set_grad(False)
+        return self
+
+    def __call__(self, function):
+        enabled = self.enabled
+
+        @functools.wraps(function)
+        def in_inference_mode(*args, **kwargs):
+            with inference_mode(enabled):
+                return function(*args, **kwargs)
+
+        return in_inference_mode
+
+
 class set_grad_enabled(_GradMode):
     """Set grad mode to ``mode``; usable as a call, a context manager or a decorator."""
 
@@ -126,7 +153,7 @@ class Node:
     that input's shape.
     """
 
-    __slots__ = ("name", "inputs", "backward", "saved", "tick")
+    __slots__ = ("name", "inputs", "backward", "saved", "tick", "output")
 
     def __init__(self, name: str, inputs: tuple, backward, saved=()) -> None:
         self.name = name
@@ -134,6 +161,7 @@ class Node:
         self.backward = backward
         self.saved = saved  # the arrays backward reads: checked for in-place writes
         self.tick = _LATEST[0]
+        self.output = None  # the tensor it made, set only when that tensor has hooks or retains grad
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
@@ -177,8 +205,9 @@ def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
     # writeable, and its owner (itself, or the array it views) not handed out already.
     handed_out = {id(owner(root_grad))}
     if root is None:  # a leaf that requires grad: its gradient is the seed
-        _accumulate_leaf(root_tensor, root_grad, handed_out)
+        _accumulate_leaf(root_tensor, _hooked(root_tensor, root_grad), handed_out)
         return
+    leaves: dict = {}  # id → [tensor, summed gradient]: each leaf's hooks see its total, as in torch
     pending = {id(root): root_grad}
     order = _topological_order(root)
     latest = _LATEST[0]
@@ -189,6 +218,11 @@ def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
         grad = pending.pop(id(node), None)
         if grad is None:
             continue
+        made = node.output
+        if made is not None:  # a non-leaf with hooks (which may replace the gradient) or retain_grad
+            grad = _hooked(made, grad)
+            if made._retains_grad:
+                _accumulate_leaf(made, grad, handed_out)
         backward = node.backward
         if backward is None:
             raise RuntimeError(
@@ -209,12 +243,37 @@ def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
                     f"for an input of shape {tensor._data.shape}"
                 )
             child = tensor.grad_fn
-            if child is None or tensor._retains_grad:
-                _accumulate_leaf(tensor, input_grad, handed_out)
-            if child is not None:
+            if child is None:
+                entry = leaves.get(id(tensor))
+                if entry is None:
+                    leaves[id(tensor)] = [tensor, input_grad]
+                else:
+                    entry[1] = entry[1] + input_grad
+            else:
                 key = id(child)
                 previous = pending.get(key)
                 pending[key] = input_grad if previous is None else previous + input_grad
+    for tensor, grad in leaves.values():
+        _accumulate_leaf(tensor, _hooked(tensor, grad), handed_out)
+
+
+def _hooked(tensor, grad):
+    """``grad`` after the tensor's hooks, each of which may return a replacement."""
+    hooks = tensor._hooks
+    if not hooks:
+        return grad
+    from linea._tensor import Tensor
+
+    for hook in list(hooks.values()):
+        result = hook(Tensor._make(grad))
+        if result is not None:
+            replacement = result._data if isinstance(result, Tensor) else result
+            if tuple(replacement.shape) != tuple(grad.shape):
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of "
+                                   f"shape {tuple(replacement.shape)} for a tensor of shape "
+                                   f"{tuple(grad.shape)}")
+            grad = replacement
+    return grad
 
 
 def zero_grads(tensors, set_to_none: bool = True) -> None:

@@ -193,6 +193,9 @@ class CompiledModel:
         self._generation += 1
         self._fallback = None
         try:
+            hooked = [type(m).__name__ for m in self.model.modules() if m._hooks]
+            if hooked:
+                raise _CannotPlan(f"{hooked[0]} (it has hooks, which run in eager calls only)")
             self._layers = _flatten(self.model)
             for layer in self._layers:  # reject unknown layers now, not at the first call
                 self._step_for(layer)

@@ -1,11 +1,14 @@
 """Reductions (sum, mean, var, max/min, logsumexp) and their gradients."""
 from __future__ import annotations
 
+import warnings
 from collections import namedtuple
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import kind_of, namespace_of, put_along_axis, space_of, take_along_axis, xp
+from linea.backend import (kind_of, namespace_of, put_along_axis, space_of, take_along_axis,
+                           to_host, xp)
+from linea._ops_math import _unary
 from linea._tensor import Tensor
 
 _make = Tensor._make
@@ -181,3 +184,125 @@ def logsumexp(tensor: Tensor, dim, keepdim: bool = False) -> Tensor:
         return _expand_back(grad, axes, keepdim, shape) * (shifted / total)
 
     return _record("LogSumExp", tensor, out, backward, (data, out))  # as PyTorch saves
+
+
+def _order(data, axis: int, descending: bool):
+    """Stable sort indices along ``axis``; NaN counts as the largest value, as in PyTorch."""
+    host = to_host(data)
+    moved = xp.moveaxis(host, axis, -1)
+    nan = xp.isnan(moved) if moved.dtype.kind == "f" else xp.zeros(moved.shape, bool)
+    clean = xp.where(nan, 0, moved)
+    if descending:
+        keys = (-clean.astype(xp.float64) if clean.dtype.kind in "fc" else -clean.astype(xp.int64), ~nan)
+    else:
+        keys = (clean, nan)
+    order = xp.lexsort(keys, axis=-1)  # the last key is the primary one; lexsort is stable
+    return xp.moveaxis(order, -1, axis)
+
+
+def _gathered(tensor: Tensor, indices_host, axis: int, name: str) -> ValuesIndices:
+    data = tensor._data
+    space = space_of(data)
+    indices = indices_host if space is xp else space.asarray(indices_host)
+    values = take_along_axis(data, indices, axis=axis)
+    shape = data.shape
+
+    def backward(grad):
+        full = space.zeros(shape, dtype=grad.dtype)
+        put_along_axis(full, indices, grad, axis=axis)
+        return full
+
+    values_tensor = _record(name, tensor, values, backward)
+    index_array = xp.asarray(indices_host, dtype=xp.int64)
+    return ValuesIndices(values_tensor, _make(index_array if space is xp else space.asarray(index_array)))
+
+
+def sort(tensor: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+    """(values, indices) sorted along ``dim``; always stable (equal values keep their order)."""
+    data = tensor._data
+    if data.ndim == 0:
+        return ValuesIndices(tensor.clone(), _make(xp.zeros((), xp.int64)))
+    axis = _axes(dim, data.ndim)[0]
+    return _gathered(tensor, _order(data, axis, descending), axis, "Sort")
+
+
+def topk(tensor: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+    """The ``k`` largest (or smallest) values along ``dim`` and their indices, in order."""
+    data = tensor._data
+    axis = _axes(dim, data.ndim)[0] if data.ndim else 0
+    size = data.shape[axis] if data.ndim else 1
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= size:
+        raise RuntimeError(f"topk: k ({k!r}) must be between 0 and the size of dim {dim} ({size})")
+    if data.ndim == 0:
+        return sort(tensor)
+    order = _order(data, axis, descending=largest)
+    chosen = xp.take(order, xp.arange(k), axis=axis)
+    return _gathered(tensor, chosen, axis, "TopK")
+
+
+# ---- softmax and log_softmax: normalizations along one dim (nn.functional re-exports them) ----
+
+def _as_input(input, function: str) -> Tensor:
+    if isinstance(input, Tensor):
+        return input
+    from linea._creation import as_tensor
+
+    try:
+        return as_tensor(input)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{function}() expects a linea.Tensor, a NumPy array or nested lists of "
+                        f"numbers, got {type(input).__name__}: {error}") from None
+
+
+def _softmax_dim(ndim: int, dim, function: str) -> int:
+    if dim is None:
+        warnings.warn(
+            f"Implicit dimension choice for {function} has been deprecated. "
+            "Change the call to include dim=X as an argument.", stacklevel=3)
+        return 0 if ndim in (0, 1, 3) else 1
+    limit = max(ndim, 1)
+    if not -limit <= dim < limit:
+        raise IndexError(f"dimension out of range (expected in [{-limit}, {limit - 1}], got {dim})")
+    return dim % limit
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """exp(x) / Σ exp(x) along ``dim``."""
+    input = _as_input(input, "softmax")
+    if input.dtype in (_dtype.bfloat16, _dtype.float16):  # computed in float32, the output rounded once
+        return softmax(input.float(), dim).to(input.dtype)
+    if dtype is not None:
+        input = input.to(dtype)
+    x = input._data
+    axis = _softmax_dim(x.ndim, dim, "softmax")
+    space = space_of(x)
+    if x.ndim == 0:
+        return _unary("Softmax", input, space.ones_like(x), lambda grad: space.zeros_like(grad))
+    shifted = space.exp(x - space.max(x, axis=axis, keepdims=True))
+    out = shifted / space.sum(shifted, axis=axis, keepdims=True)
+
+    def gradient(grad):
+        return out * (grad - space.sum(grad * out, axis=axis, keepdims=True))
+
+    return _unary("Softmax", input, out, gradient, (out,))
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """x - log Σ exp(x) along ``dim``."""
+    input = _as_input(input, "log_softmax")
+    if input.dtype in (_dtype.bfloat16, _dtype.float16):
+        return log_softmax(input.float(), dim).to(input.dtype)
+    if dtype is not None:
+        input = input.to(dtype)
+    x = input._data
+    axis = _softmax_dim(x.ndim, dim, "log_softmax")
+    space = space_of(x)
+    if x.ndim == 0:
+        return _unary("LogSoftmax", input, space.zeros_like(x), lambda grad: space.zeros_like(grad))
+    shifted = x - space.max(x, axis=axis, keepdims=True)
+    out = shifted - space.log(space.sum(space.exp(shifted), axis=axis, keepdims=True))
+
+    def gradient(grad):
+        return grad - space.exp(out) * space.sum(grad, axis=axis, keepdims=True)
+
+    return _unary("LogSoftmax", input, out, gradient, (out,))

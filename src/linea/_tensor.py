@@ -84,6 +84,7 @@ class Tensor:
     # Class-level defaults keep Tensor creation to one attribute store.
     _requires_grad = False
     _retains_grad = False
+    _hooks = None  # {id: hook} once register_hook is called
     grad = None
     grad_fn = None
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
@@ -172,6 +173,22 @@ class Tensor:
             raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
         if self.grad_fn is not None:
             self._retains_grad = True
+            self.grad_fn.output = self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
+        replacement. Hooks run in registration order, before the gradient reaches ``.grad``
+        (a leaf's hooks see the sum of everything flowing into it). Returns a handle whose
+        ``remove()`` unregisters the hook."""
+        from linea._hooks import add_hook
+
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        if self.grad_fn is not None:
+            self.grad_fn.output = self
+        return add_hook(self._hooks, hook)
 
     @property
     def retains_grad(self) -> bool:
@@ -518,6 +535,18 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim: bool = False):
         return _ops_reduce.logsumexp(self, dim, keepdim)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        return _ops_reduce.topk(self, k, dim, largest, sorted)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return _ops_reduce.sort(self, dim, descending, stable)
+
+    def softmax(self, dim: int, dtype=None):
+        return _ops_reduce.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim: int, dtype=None):
+        return _ops_reduce.log_softmax(self, dim, dtype)
 
     def all(self, dim=None, keepdim: bool = False):
         return Tensor._make(xp.asarray(self._data.all(axis=dim, keepdims=keepdim)))

@@ -6,7 +6,6 @@ log_softmax subtract the row maximum first, so logits of ±1e4 never overflow.
 from __future__ import annotations
 
 import math
-import warnings
 
 from linea import _dtype
 from linea.backend import erf, space_of
@@ -14,6 +13,7 @@ from linea._ops_math import relu as _relu
 from linea._ops_math import sigmoid as _sigmoid
 from linea._ops_math import _unary, stable_sigmoid, stable_softplus
 from linea._ops_math import tanh as _tanh
+from linea._ops_reduce import log_softmax, softmax  # noqa: F401 - defined with the reductions
 from linea._tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softplus", "softmax",
@@ -112,55 +112,3 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return _unary("Softplus", input, out, gradient, (x,))
 
 
-def _softmax_dim(ndim: int, dim, function: str) -> int:
-    if dim is None:
-        warnings.warn(
-            f"Implicit dimension choice for {function} has been deprecated. "
-            "Change the call to include dim=X as an argument.", stacklevel=3)
-        return 0 if ndim in (0, 1, 3) else 1
-    limit = max(ndim, 1)
-    if not -limit <= dim < limit:
-        raise IndexError(f"dimension out of range (expected in [{-limit}, {limit - 1}], got {dim})")
-    return dim % limit
-
-
-def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """exp(x) / Σ exp(x) along ``dim``."""
-    input = _tensor(input, "softmax")
-    if input.dtype in _LOW:  # computed in float32, the output rounded once
-        return softmax(input.float(), dim).to(input.dtype)
-    if dtype is not None:
-        input = input.to(dtype)
-    x = input._data
-    axis = _softmax_dim(x.ndim, dim, "softmax")
-    space = space_of(x)
-    if x.ndim == 0:
-        return _unary("Softmax", input, space.ones_like(x), lambda grad: space.zeros_like(grad))
-    shifted = space.exp(x - space.max(x, axis=axis, keepdims=True))
-    out = shifted / space.sum(shifted, axis=axis, keepdims=True)
-
-    def gradient(grad):
-        return out * (grad - space.sum(grad * out, axis=axis, keepdims=True))
-
-    return _unary("Softmax", input, out, gradient, (out,))
-
-
-def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """x - log Σ exp(x) along ``dim``."""
-    input = _tensor(input, "log_softmax")
-    if input.dtype in _LOW:
-        return log_softmax(input.float(), dim).to(input.dtype)
-    if dtype is not None:
-        input = input.to(dtype)
-    x = input._data
-    axis = _softmax_dim(x.ndim, dim, "log_softmax")
-    space = space_of(x)
-    if x.ndim == 0:
-        return _unary("LogSoftmax", input, space.zeros_like(x), lambda grad: space.zeros_like(grad))
-    shifted = x - space.max(x, axis=axis, keepdims=True)
-    out = shifted - space.log(space.sum(space.exp(shifted), axis=axis, keepdims=True))
-
-    def gradient(grad):
-        return grad - space.exp(out) * space.sum(grad, axis=axis, keepdims=True)
-
-    return _unary("LogSoftmax", input, out, gradient, (out,))

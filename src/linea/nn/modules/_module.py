@@ -53,8 +53,49 @@ class Module:
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
+    _hooks = None  # a ModuleHooks once a hook is registered
+
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not self._hooks:
+            return self.forward(*args, **kwargs)
+        from linea.nn.modules._module_hooks import call_with_hooks
+
+        return call_with_hooks(self, args, kwargs)
+
+    # ---- hooks (PyTorch's names, arguments and order) -----------------------
+    def _hook_registry(self):
+        from linea.nn.modules._module_hooks import ModuleHooks
+
+        STRUCTURE_VERSION[0] += 1  # linea.compile re-surveys: a hooked module runs eagerly
+        if self._hooks is None:
+            object.__setattr__(self, "_hooks", ModuleHooks())
+        return self._hooks
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """Call ``hook(module, args)`` (``with_kwargs``: ``hook(module, args, kwargs)``) before
+        ``forward``; a non-None result replaces the inputs. Returns a removable handle."""
+        from linea._hooks import add_hook
+
+        return add_hook(self._hook_registry().forward_pre, (hook, bool(with_kwargs)), prepend)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """Call ``hook(module, args, output)`` (``with_kwargs``: ``hook(module, args, kwargs,
+        output)``) after ``forward``; a non-None result replaces the output."""
+        from linea._hooks import add_hook
+
+        return add_hook(self._hook_registry().forward, (hook, bool(with_kwargs)), prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's inputs are computed; a non-None result replaces ``grad_input``."""
+        from linea._hooks import add_hook
+
+        return add_hook(self._hook_registry().backward, hook, prepend)
+
+    def register_backward_hook(self, hook):
+        raise NotImplementedError("register_backward_hook is deprecated in PyTorch and not in "
+                                  "linea; use register_full_backward_hook")
 
     # ---- registration -----------------------------------------------------
     def _registries(self):
