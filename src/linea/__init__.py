@@ -7,7 +7,7 @@
 from linea._autocast import autocast  # noqa: F401 - linea.autocast
 from linea._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from linea.backend import get_num_threads, set_num_threads
-from linea._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
+from linea._creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full,
                              full_like, linspace, ones, ones_like, rand, rand_like, randint,
                              randn, randn_like, randperm, tensor, zeros, zeros_like)
 from linea._dtype import (DType, bfloat16, bool, float16, float32, float64, get_default_dtype,
@@ -71,5 +71,5 @@ __all__ = [
     "max", "min", "argmax", "argmin", "sum", "mean", "std", "var", "softmax", "log_softmax",
     "flatten", "exp", "log", "abs", "sqrt", "tanh", "sigmoid", "relu", "clamp", "matmul", "topk",
     "sort", "allclose", "isclose", "equal", "numel", "reshape", "transpose", "squeeze",
-    "unsqueeze", "logsumexp", "maximum", "minimum",
+    "unsqueeze", "logsumexp", "maximum", "minimum", "from_dlpack",
 ]

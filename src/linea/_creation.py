@@ -12,7 +12,7 @@ from linea.backend import from_host, host_dtype, xp
 from linea._random import draw_normal, draw_uniform, numpy_generator
 from linea._tensor import Tensor, check_device
 
-__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand",
+__all__ = ["tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "empty", "full", "rand",
            "randn", "randint", "randperm", "arange", "linspace", "eye", "zeros_like",
            "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "as_array"]
 
@@ -80,6 +80,22 @@ def from_numpy(array) -> Tensor:
     if array.dtype == object or array.dtype.kind not in "biufc":
         raise TypeError(f"from_numpy cannot take an array of dtype {array.dtype}")
     return Tensor._make(array)
+
+
+def from_dlpack(source) -> Tensor:
+    """A tensor sharing memory with any DLPack producer (a torch tensor, a NumPy array, …).
+
+    No copy: a write on either side is seen on the other (linea's version counters do not
+    see the other side's writes, so do not change the memory of a tensor that a recorded
+    operation saved before ``backward()``).
+    """
+    from linea.backend import default_namespace
+
+    if not hasattr(source, "__dlpack__"):
+        raise TypeError(f"from_dlpack expects an object with __dlpack__ (a torch tensor, a NumPy "
+                        f"array, …), got {type(source).__name__}")
+    space = default_namespace()
+    return Tensor._make(space.from_dlpack(source))
 
 
 def _size(size, function: str) -> tuple:

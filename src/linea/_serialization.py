@@ -100,8 +100,20 @@ def _encode(value, path: str, tensors: dict):
 
 
 def save(obj, f) -> None:
-    """Save tensors, state dicts and plain data to the safetensors file ``f``, atomically."""
+    """Save tensors, state dicts and plain data to the safetensors file ``f``, atomically.
+
+    A ``.pt``/``.pth`` name is refused: such a file would be safetensors under a name
+    that promises PyTorch's pickle format. ``linea.io.save_state_dict(state, "model.pt")``
+    writes a real PyTorch file.
+    """
     from safetensors.numpy import save as safetensors_save
+
+    name = os.fspath(f) if isinstance(f, (str, os.PathLike)) else ""
+    if str(name).lower().endswith((".pt", ".pth")):
+        raise ValueError(f"linea.save writes safetensors, not PyTorch's format, so it will not write "
+                         f"{name!r} (a name PyTorch users would torch.load): name it .safetensors, or "
+                         "write a PyTorch file with linea.io.save_state_dict(model.state_dict(), "
+                         f"{name!r}); nothing was written")
 
     tensors: dict = {}
     is_flat_state = isinstance(obj, dict) and obj and all(
@@ -285,6 +297,20 @@ def _decode(node, arrays: dict, source: str):
     raise FormatError(f"{source}: unknown entry {kind!r} in the linea metadata tree")
 
 
+def _refuse_pytorch_file(source: str) -> None:
+    """A FormatError pointing to linea.io for a PyTorch file (a zip or a pickle)."""
+    descriptor = open_regular(source)
+    try:
+        start = os.pread(descriptor, 8, 0)
+    finally:
+        os.close(descriptor)
+    # torch.save's zip, or its legacy pickle (protocol 2, then the long magic number)
+    if start.startswith((b"PK\x03\x04", b"\x80\x02\x8a\x0a")):
+        raise FormatError(f"{source}: a PyTorch file (torch.save's zip or pickle), not a linea "
+                          "checkpoint; read its state dict with linea.io.load_state_dict(path) "
+                          "(through torch.load(weights_only=True); linea.load never unpickles)")
+
+
 def load(f):
     """Load what ``linea.save`` wrote (or any safetensors file, as a dict of tensors).
 
@@ -292,6 +318,7 @@ def load(f):
     corrupt or hostile file raises ``linea.FormatError``.
     """
     source = os.fspath(f)
+    _refuse_pytorch_file(source)
     arrays, metadata = read_safetensors(source)
     tree = metadata.get(_TREE_KEY)
     if tree is None:

@@ -259,6 +259,25 @@ class Tensor:
         """The underlying NumPy array (shared memory, no copy; other libraries convert)."""
         return to_host(self._data)
 
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """The DLPack capsule of this tensor's memory: ``torch.from_dlpack(t)`` shares it."""
+        if self._requires_grad:
+            raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+        if getattr(self._data.dtype, "name", "") == "bfloat16":
+            raise BufferError("a bfloat16 tensor cannot travel by DLPack (NumPy's DLPack has no "
+                              "bfloat16); convert it with .float(), or save it with linea.io")
+        options = {"stream": stream}
+        if max_version is not None:
+            options["max_version"] = max_version
+        if dl_device is not None:
+            options["dl_device"] = dl_device
+        if copy is not None:
+            options["copy"] = copy
+        return self._data.__dlpack__(**options)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
     def __array__(self, dtype=None, copy=None):
         data = to_host(self._data)
         if dtype is not None and dtype != data.dtype:

@@ -80,3 +80,39 @@ def test_inference_mode_records_nothing_and_is_a_decorator():
         return value * 3
 
     assert not predict(x).requires_grad and linea.is_grad_enabled()
+
+
+def test_dlpack_shares_memory_with_torch_both_ways():
+    ours = linea.arange(6.0).reshape(2, 3)
+    theirs = torch.from_dlpack(ours)
+    theirs[0, 0] = 42.0
+    assert ours[0, 0].item() == 42.0  # one memory
+    back = torch.arange(4.0)
+    shared = linea.from_dlpack(back)
+    back[1] = -1.0
+    assert shared.tolist() == [0.0, -1.0, 2.0, 3.0]
+    assert torch.tensor(ours).tolist() == ours.tolist() and torch.tensor(linea.tensor(2.5)).item() == 2.5
+    assert np.array(ours).tolist() == ours.tolist() and len(ours) == 2
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
+        len(linea.tensor(1.0))
+    with pytest.raises(RuntimeError, match="detach"):
+        torch.from_dlpack(linea.ones(2, requires_grad=True))
+    with pytest.raises(BufferError, match="bfloat16"):
+        linea.ones(2, dtype=linea.bfloat16).__dlpack__()
+    with pytest.raises(TypeError, match="__dlpack__"):
+        linea.from_dlpack([1, 2])
+
+
+def test_linea_save_refuses_a_pytorch_name_and_load_points_to_io(tmp_path):
+    with pytest.raises(ValueError, match="save_state_dict"):
+        linea.save({"w": linea.ones(2)}, tmp_path / "model.pt")
+    assert not (tmp_path / "model.pt").exists()
+    for legacy in (False, True):
+        path = tmp_path / f"torch{legacy}.pth"
+        torch.save({"w": torch.ones(2)}, path, _use_new_zipfile_serialization=not legacy)
+        with pytest.raises(linea.FormatError, match="linea.io.load_state_dict"):
+            linea.load(path)
+    from linea import io
+
+    io.save_state_dict({"w": linea.ones(2)}, tmp_path / "model.pt")
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["w"].tolist() == [1.0, 1.0]
