@@ -13,7 +13,7 @@ SOURCE = pathlib.Path(__file__).resolve().parents[1] / "src" / "linea"
 LAYERS = [
     ("backend", "_errors"),
     ("_dtype", "_versions", "_files", "_autocast", "_autograd", "_tensor", "_ops_math", "_ops_reduce", "_ops_shape", "_creation",
-     "_functions", "_random", "_format", "_serialization"),
+     "_functions", "_hooks", "_random", "_format", "_serialization"),
     ("nn.functional", "nn.init"),
     ("nn.modules", "nn.utils", "nn"),
     ("optim", "utils", ""),  # "" is `import linea`: the facade re-exports up to this layer
