@@ -176,6 +176,10 @@ OPTIMIZERS = {
     "Adam-wd-amsgrad": (lambda o, p: o.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True)),
     "AdamW": (lambda o, p: o.AdamW(p, lr=0.01)),
     "AdamW-amsgrad": (lambda o, p: o.AdamW(p, lr=0.03, weight_decay=0.2, amsgrad=True)),
+    "RMSprop": (lambda o, p: o.RMSprop(p, lr=0.01)),
+    "RMSprop-centered-momentum": (lambda o, p: o.RMSprop(p, lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.01,
+                                                         momentum=0.8, centered=True)),
+    "RMSprop-maximize": (lambda o, p: o.RMSprop(p, lr=0.001, momentum=0.5, maximize=True)),
 }
 
 
@@ -239,21 +243,72 @@ def test_optimizer_state_dict_layout_matches_torch():
 SCHEDULERS = {
     "StepLR": lambda s, o: s.StepLR(o, step_size=3, gamma=0.5),
     "CosineAnnealingLR": lambda s, o: s.CosineAnnealingLR(o, T_max=5, eta_min=0.001),
+    "MultiStepLR": lambda s, o: s.MultiStepLR(o, milestones=[2, 5, 5, 9], gamma=0.3),
+    "ExponentialLR": lambda s, o: s.ExponentialLR(o, gamma=0.9),
+    "LinearLR": lambda s, o: s.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=7),
+    "LinearLR-default": lambda s, o: s.LinearLR(o),
+    "LambdaLR": lambda s, o: s.LambdaLR(o, lambda epoch: 0.95 ** epoch + 0.01 * (epoch % 3)),
+    "OneCycleLR": lambda s, o: s.OneCycleLR(o, max_lr=0.5, total_steps=23),
+    "OneCycleLR-linear-three-phase": lambda s, o: s.OneCycleLR(o, max_lr=1.0, epochs=4, steps_per_epoch=6,
+                                                               anneal_strategy="linear", three_phase=True),
 }
 
 
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
-def test_schedulers_match_torch(name):
-    ours_opt = linea.optim.SGD([linea.zeros(1, requires_grad=True)], lr=0.1)
-    theirs_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+def test_schedulers_match_torch(name, optimizer):
+    options = dict(lr=0.1, momentum=0.9) if optimizer == "SGD" else dict(lr=0.1)
+    ours_opt = getattr(linea.optim, optimizer)([linea.zeros(1, requires_grad=True)], **options)
+    theirs_opt = getattr(torch.optim, optimizer)([torch.zeros(1, requires_grad=True)], **options)
     ours = SCHEDULERS[name](linea.optim.lr_scheduler, ours_opt)
     theirs = SCHEDULERS[name](torch.optim.lr_scheduler, theirs_opt)
     for epoch in range(23):
         assert np.isclose(ours.get_last_lr()[0], theirs.get_last_lr()[0], rtol=1e-12, atol=1e-15), epoch
+        key = "momentum" if optimizer == "SGD" else "betas"
+        assert np.allclose(ours_opt.param_groups[0][key], theirs_opt.param_groups[0][key], rtol=1e-12)
         ours_opt.step()
         theirs_opt.step()
         ours.step()
         theirs.step()
+
+
+@pytest.mark.parametrize("options", [dict(), dict(mode="max", factor=0.5, patience=2, cooldown=1),
+                                     dict(threshold_mode="abs", threshold=0.1, patience=1, min_lr=0.02)],
+                         ids=str)
+def test_reduce_lr_on_plateau_matches_torch(options):
+    ours_opt = linea.optim.SGD([linea.zeros(1, requires_grad=True)], lr=0.1)
+    theirs_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    ours = linea.optim.lr_scheduler.ReduceLROnPlateau(ours_opt, **options)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, **options)
+    metrics = [1.0, 0.9, 0.95, 0.95, 0.96, 0.8, 0.8, 0.81, 0.82, 0.9, 0.79, 0.85, 0.85, 0.85] * 2
+    for metric in metrics:
+        ours.step(metric)
+        theirs.step(metric)
+        assert ours_opt.param_groups[0]["lr"] == theirs_opt.param_groups[0]["lr"]
+        assert ours.get_last_lr() == theirs.get_last_lr()
+
+
+def test_one_hot_module_dict_and_parameter_list_match_torch():
+    labels = np.array([[0, 3], [2, 1]])
+    assert nn.functional.one_hot(linea.tensor(labels)).tolist() == \
+        torch.nn.functional.one_hot(torch.tensor(labels)).tolist()
+    assert nn.functional.one_hot(linea.tensor(labels), 5).tolist() == \
+        torch.nn.functional.one_hot(torch.tensor(labels), 5).tolist()
+    for bad, message in (([0, -1], "non-negative"), ([0, 7], "smaller than num_classes")):
+        with pytest.raises(RuntimeError, match=message):
+            nn.functional.one_hot(linea.tensor(bad), 5)
+    ours = nn.ModuleDict({"encoder": nn.Linear(2, 3), "act": nn.ReLU()})
+    ours["head"] = nn.Linear(3, 1)
+    theirs = torch.nn.ModuleDict({"encoder": torch.nn.Linear(2, 3), "act": torch.nn.ReLU()})
+    theirs["head"] = torch.nn.Linear(3, 1)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) and list(ours) == list(theirs)
+    assert repr(ours) == repr(theirs)
+    params = nn.ParameterList([nn.Parameter(linea.ones(2)), nn.Parameter(linea.zeros(2, 3))])
+    twin = torch.nn.ParameterList([torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.zeros(2, 3))])
+    assert list(params.state_dict()) == list(twin.state_dict()) and len(params) == len(twin)
+    holder = nn.Module()
+    holder.weights = params
+    assert [name for name, _ in holder.named_parameters()] == ["weights.0", "weights.1"]
 
 
 def test_a_torch_optimizer_state_loads_into_linea():

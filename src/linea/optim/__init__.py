@@ -2,6 +2,7 @@
 from linea.optim import lr_scheduler
 from linea.optim._adam import Adam, AdamW
 from linea.optim._optimizer import Optimizer
+from linea.optim._rmsprop import RMSprop
 from linea.optim._sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]

@@ -2,6 +2,7 @@
 from linea.nn.functional._activation import (gelu, leaky_relu, log_softmax, relu, sigmoid, silu,
                                              softmax, softplus, tanh)
 from linea.nn.functional._conv import conv2d
+from linea.nn.functional._encoding import one_hot
 from linea.nn.functional._linear import dense, linear
 from linea.nn.functional._loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss,
                                        mse_loss, nll_loss)
@@ -10,5 +11,5 @@ from linea.nn.functional._pooling import adaptive_avg_pool2d, avg_pool2d, max_po
 
 __all__ = ["linear", "dense", "conv2d", "relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid",
            "softplus", "softmax", "log_softmax", "layer_norm", "batch_norm", "dropout",
-           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "mse_loss", "l1_loss",
+           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "one_hot", "mse_loss", "l1_loss",
            "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits"]

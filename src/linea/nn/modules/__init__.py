@@ -2,7 +2,7 @@
 from linea.nn.modules._activation import (GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU,
                                           Softmax, Softplus, Tanh)
 from linea.nn.modules._batchnorm import BatchNorm1d, BatchNorm2d
-from linea.nn.modules._container import ModuleList, Sequential
+from linea.nn.modules._container import ModuleDict, ModuleList, ParameterList, Sequential
 from linea.nn.modules._conv import Conv2d
 from linea.nn.modules._linear import Identity, LazyLinear, Linear
 from linea.nn.modules._loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
@@ -12,7 +12,7 @@ from linea.nn.modules._pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from linea.nn.modules._parameter import Parameter, UninitializedParameter
 
 __all__ = ["Module", "Parameter", "UninitializedParameter", "IncompatibleKeys", "Linear",
-           "LazyLinear", "Identity", "Sequential", "ModuleList", "ReLU", "LeakyReLU", "GELU",
+           "LazyLinear", "Identity", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ReLU", "LeakyReLU", "GELU",
            "Tanh", "Sigmoid", "SiLU", "Softplus", "Softmax", "LogSoftmax", "LayerNorm",
            "Dropout", "Flatten", "Conv2d", "BatchNorm1d", "BatchNorm2d", "MaxPool2d",
            "AvgPool2d", "AdaptiveAvgPool2d", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",

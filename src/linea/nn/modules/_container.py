@@ -5,7 +5,7 @@ from collections import OrderedDict
 
 from linea.nn.modules._module import Module
 
-__all__ = ["Sequential", "ModuleList"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList"]
 
 _plain_call = Module.__call__
 
@@ -114,3 +114,107 @@ class ModuleList(_IndexedModules):
 
     def __add__(self, other) -> "ModuleList":
         return ModuleList(list(self) + list(other))
+
+
+class ModuleDict(Module):
+    """Modules under string keys, registered (``model.blocks["head"]``), in insertion order."""
+
+    def __init__(self, modules=None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        module = self._modules[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        for key in list(self._modules):
+            del self[key]
+
+    def update(self, modules) -> None:
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for entry in pairs:
+            key, module = entry
+            self[key] = module
+
+
+class ParameterList(Module):
+    """Parameters under the keys "0", "1", …, registered with the parent (``0``, ``1`` in its
+    state dict)."""
+
+    def __init__(self, values=None) -> None:
+        super().__init__()
+        self._size = 0
+        for value in values or []:
+            self.append(value)
+
+    def _as_parameter(self, value):
+        from linea.nn.modules._parameter import Parameter
+        from linea._tensor import Tensor
+
+        if isinstance(value, Parameter):
+            return value
+        if isinstance(value, Tensor):
+            return Parameter(value._data)
+        raise TypeError(f"ParameterList holds parameters or tensors, got {type(value).__name__}")
+
+    def append(self, value) -> "ParameterList":
+        self.register_parameter(str(self._size), self._as_parameter(value))
+        object.__setattr__(self, "_size", self._size + 1)
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        for value in values:
+            self.append(value)
+        return self
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ParameterList([self[i] for i in range(self._size)[index]])
+        if not -self._size <= index < self._size:
+            raise IndexError(f"index {index} is out of range for ParameterList of length {self._size}")
+        return self._parameters[str(index % self._size)]
+
+    def __setitem__(self, index: int, value) -> None:
+        if not -self._size <= index < self._size:
+            raise IndexError(f"index {index} is out of range for ParameterList of length {self._size}")
+        self.register_parameter(str(index % self._size), self._as_parameter(value))
+
+    def __iter__(self):
+        return (self[i] for i in range(self._size))
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                         for i, p in enumerate(self))
