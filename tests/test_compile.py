@@ -94,12 +94,81 @@ def test_unplannable_models_fall_back_with_one_warning():
             return self.fc(x) * 2
 
     model = nn.Sequential(Custom())
+    x = linea.randn(3, 4)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        compiled = linea.compile(model)
-    assert len(caught) == 1 and "cannot plan Custom" in str(caught[0].message)
+        compiled = linea.compile(model)  # a module of the user's own is traced at its first call
+        first, second = compiled(x), compiled(x)
+    assert len(caught) == 1 and "cannot plan Custom (the op Mul in its forward)" in str(caught[0].message)
+    assert np.array_equal(first.numpy(), eager(model, x)) and np.array_equal(second.numpy(), eager(model, x))
+
+
+class SeedsNet(nn.Module):
+    """The seeds' Net: fc1 → ReLU → fc2, a forward of F.relu and a view."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 64)
+        return self.fc2(nn.functional.relu(self.fc1(x)))
+
+
+def test_a_user_module_is_traced_planned_and_equals_eager_bitwise():
+    net = SeedsNet()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # planned: no fallback warning
+        compiled = linea.compile(net)
+        for shape in ((5, 8, 8), (1, 64), (7, 64)):
+            x = linea.randn(*shape)
+            assert np.array_equal(compiled(x).numpy(), eager(net, x))
+    net.fc2.weight.data = net.fc2.weight * 2  # live weights, as for Sequential plans
+    x = linea.randn(3, 64)
+    assert np.array_equal(compiled(x).numpy(), eager(net, x))
+
+
+def test_forwards_that_depend_on_the_data_or_branch_run_eagerly():
+    class ByValue(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x) if x.sum() > 0 else x
+
+    class Residual(ByValue):
+        def forward(self, x):
+            return x + self.fc(x)
+
+    for model, message in ((ByValue(), "reads tensor values with bool()"), (Residual(), "the op Add")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compiled = linea.compile(model)
+            for x in (linea.ones(2, 4), -linea.ones(2, 4)):
+                assert np.array_equal(compiled(x).numpy(), eager(model, x))
+        assert len(caught) == 1 and message in str(caught[0].message), [str(c.message) for c in caught]
+
+
+def test_a_traced_plan_follows_train_and_eval_mode():
+    class WithDropout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.drop = nn.Linear(4, 4), nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.drop(self.fc(x))
+
+    model = WithDropout().eval()
+    compiled = linea.compile(model)
     x = linea.randn(3, 4)
-    assert np.array_equal(compiled(x).numpy(), eager(model, x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(compiled(x).numpy(), eager(model, x))  # eval: dropout is identity
+    model.train()
+    with pytest.warns(UserWarning, match="the op Mul"):  # training: dropout masks, run eagerly
+        assert compiled(x).shape == (3, 4)
 
 
 def test_a_wrong_input_raises_eager_s_error_and_the_plans_stay():

@@ -25,6 +25,18 @@ grad_enabled = _GRAD_ENABLED.get
 _set_grad = _GRAD_ENABLED.set
 
 
+#: While ``linea.compile`` traces a forward: the list of tensor reads that make its ops depend
+#: on the data (``item()``, ``bool()``, ``numpy()``, …), else None.
+_TRACE_READS = contextvars.ContextVar("linea_trace_reads", default=None)
+
+
+def note_data_read(what: str) -> None:
+    """Called by the Tensor methods that hand values to Python: a trace sees the dependence."""
+    reads = _TRACE_READS.get()
+    if reads is not None:
+        reads.append(what)
+
+
 def is_grad_enabled() -> bool:
     """True when operations record the graph for ``backward()`` (in this thread)."""
     return _GRAD_ENABLED.get()

@@ -170,6 +170,72 @@ class _EagerStep:
 
 _NOTHING_YET = (None, None, None, None)
 
+#: Graph nodes a traced forward may hold between its Linears, and the module each one is.
+_TRACED_ACTIVATIONS = {"Relu": nn.ReLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid}
+
+
+def _traceable(module) -> bool:
+    """A module of the user's own (a ``forward`` linea does not know): planned by tracing."""
+    known = (nn.Linear, nn.Sequential, nn.LayerNorm, nn.Flatten, nn.Identity, nn.Dropout)
+    return isinstance(module, nn.Module) and not isinstance(module, known) and \
+        activation_of_module(module) is None and type(module).forward is not nn.Module.forward
+
+
+def _trace(model, shape, dtype):
+    """(layers, probe input, eager output) of one eager call, read from the graph it recorded.
+
+    The forward runs on a probe that requires grad, so every op it applies is recorded
+    through the one recording point; the graph from the output back to the probe must be
+    a chain of Linear layers of the model, ReLU/Tanh/Sigmoid and flattening reshapes. A
+    forward that reads values (``item()``, ``bool()``, ``numpy()`` …) may choose its ops by
+    the data, and is not planned.
+    """
+    from linea._autograd import _TRACE_READS, enable_grad
+
+    probe_data = xp.random.default_rng(0).standard_normal(shape).astype(dtype)
+    probe = Tensor._make(probe_data.copy())
+    probe._requires_grad = True
+    reads = []
+    token = _TRACE_READS.set(reads)
+    try:
+        with enable_grad():
+            out = model(probe)
+    except Exception as error:  # the eager call itself fails: eager reports it
+        raise _CannotPlan(f"{type(model).__name__} ({type(error).__name__} while tracing)") from None
+    finally:
+        _TRACE_READS.reset(token)
+    name = type(model).__name__
+    if reads:
+        raise _CannotPlan(f"{name} (its forward reads tensor values with {reads[0]}, so its ops "
+                          "may depend on the data)")
+    if not isinstance(out, Tensor) or out.grad_fn is None:
+        raise _CannotPlan(f"{name} (its forward does not return a tensor computed from its input)")
+    linears = {id(m.weight): m for m in model.modules() if type(m) is nn.Linear}
+    layers, tensor = [], out
+    while tensor is not probe:
+        node = tensor.grad_fn
+        if node is None:
+            raise _CannotPlan(f"{name} (its output does not come from its input alone)")
+        if node.name == "Linear":
+            source, weight, bias = node.inputs
+            layer = linears.get(id(weight))
+            if layer is None or bias is not layer.bias:
+                raise _CannotPlan(f"{name} (a linear op whose weight and bias are not one nn.Linear's)")
+            layers.append(layer)
+        elif node.name in _TRACED_ACTIVATIONS:
+            source = node.inputs[0]
+            layers.append(_TRACED_ACTIVATIONS[node.name]())
+        elif node.name == "Reshape":
+            source = node.inputs[0]
+            if tensor.ndim != 2 or tensor.shape[0] != source.shape[0]:
+                raise _CannotPlan(f"{name} (a reshape other than a flatten after the batch axis)")
+            layers.append(nn.Flatten())
+        else:
+            raise _CannotPlan(f"{name} (the op {node.name} in its forward)")
+        tensor = source
+    layers.reverse()
+    return layers, probe_data, out._data
+
 
 class CompiledModel:
     """A callable that runs ``model`` for inference through per-shape plans.
@@ -185,6 +251,7 @@ class CompiledModel:
         self._fallback = None
         self._layers = ()
         self._generation = 0  # bumped by each survey: plans of older generations are dropped
+        self._warned = False
         self._survey(stacklevel=4)
 
     def _survey(self, stacklevel: int) -> None:
@@ -197,6 +264,10 @@ class CompiledModel:
             if hooked:
                 raise _CannotPlan(f"{hooked[0]} (it has hooks, which run in eager calls only)")
             self._layers = _flatten(self.model)
+            if len(self._layers) == 1 and _traceable(self._layers[0]):
+                self._traced = self._layers[0]
+                self._layers = None  # a module of the user's own: its forward is traced per input
+                return
             for layer in self._layers:  # reject unknown layers now, not at the first call
                 self._step_for(layer)
         except _CannotPlan as reason:
@@ -233,9 +304,22 @@ class CompiledModel:
         return ("activation", _eager_activation(module))
 
     def _plan(self, shape, dtype):
+        if self._layers is None:  # traced: the ops one eager call made, checked bit for bit
+            layers, probe, expected = _trace(self._traced, shape, dtype)
+            steps = self._plan_layers(layers, shape, dtype)
+            x = probe
+            for run in steps:
+                x = run(x)
+            if x.shape != expected.shape or not xp.array_equal(x, expected, equal_nan=True):
+                raise _CannotPlan(f"{type(self._traced).__name__} (its plan does not reproduce its "
+                                  "forward exactly)")
+            return steps
+        return self._plan_layers(self._layers, shape, dtype)
+
+    def _plan_layers(self, layers, shape, dtype):
         steps, current = [], tuple(shape)
         previous_shape = current
-        for layer in self._layers:
+        for layer in layers:
             step = self._step_for(layer)
             if isinstance(step, tuple):  # an activation: fold it into the step before
                 previous = steps[-1] if steps else None
@@ -296,11 +380,19 @@ class CompiledModel:
         if getattr(local, "generation", None) != self._generation:
             local.plans, local.generation = {}, self._generation
         key = (shape, dtype)
+        if self._layers is None:  # a traced forward may depend on train/eval mode
+            key += (tuple(module.training for module in self.model.modules()),)
         steps = local.plans.get(key)
         if steps is None:
             try:
                 steps = local.plans[key] = self._plan(shape, dtype)
-            except _CannotPlan:
+            except _CannotPlan as reason:
+                if self._layers is None:
+                    local.plans[key] = None  # not traced again for this input
+                    if not self._warned:
+                        self._warned = True
+                        warnings.warn(f"linea.compile: cannot plan {reason}; running the model "
+                                      "eagerly", stacklevel=4)
                 return None
         return steps
 

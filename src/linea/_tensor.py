@@ -8,7 +8,7 @@ The operations themselves live in ``_ops_*`` modules, next to their gradients.
 from __future__ import annotations
 
 from linea import _dtype
-from linea._autograd import is_grad_enabled, run_backward
+from linea._autograd import is_grad_enabled, note_data_read, run_backward
 from linea.backend import copy_into, from_host, namespace_of, to_host, xp
 from linea._errors import DTypeError, ShapeError
 from linea._versions import mark_written, version_of
@@ -257,6 +257,7 @@ class Tensor:
     # ---- conversion to Python and NumPy -----------------------------------
     def numpy(self, *, force: bool = False):
         """The underlying NumPy array (shared memory, no copy; other libraries convert)."""
+        note_data_read("numpy()")
         return to_host(self._data)
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
@@ -285,6 +286,7 @@ class Tensor:
         return data.copy() if copy else data
 
     def item(self):
+        note_data_read("item()")
         if self._data.size != 1:
             raise ValueError(
                 f"a Tensor with {self._data.size} elements cannot be converted to a Python "
@@ -293,6 +295,7 @@ class Tensor:
         return to_host(self._data).reshape(()).item()
 
     def tolist(self):
+        note_data_read("tolist()")
         return to_host(self._data).tolist()
 
     def __float__(self) -> float:
@@ -307,6 +310,7 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        note_data_read("bool()")
         if self._data.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with {self._data.size} elements is ambiguous; "

@@ -266,6 +266,8 @@ class Module:
         if not isinstance(mode, bool):
             raise ValueError(f"training mode is expected to be boolean, got {mode!r}")
         for module in self.modules():
+            if module.training != mode:
+                STRUCTURE_VERSION[0] += 1  # a traced linea.compile plan depends on the mode
             object.__setattr__(module, "training", mode)
         return self
 
