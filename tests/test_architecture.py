@@ -18,7 +18,7 @@ LAYERS = [
     ("nn.modules", "nn.utils", "nn"),
     ("optim", "utils", ""),  # "" is `import linea`: the facade re-exports up to this layer
     ("keras",),
-    ("amp", "quantization", "_compile"),
+    ("amp", "quantization", "_compile", "_compile_training"),
     ("io",),
     ("convert",),
     ("cli", "__main__", "_demo", "_bench", "_inspect", "data"),

@@ -39,7 +39,33 @@ def test_compiled_equals_eager_bitwise(name, shape):
     compiled = linea.compile(model)
     x = linea.tensor(R.standard_normal(shape).astype(np.float32))
     for _ in range(2):  # the second call replays the stored plan
-        assert np.array_equal(compiled(x).numpy(), eager(model, x))
+        with linea.no_grad():
+            assert np.array_equal(compiled(x).numpy(), eager(model, x))
+
+
+@pytest.mark.filterwarnings("ignore:linea.compile")  # chains the training plan does not compute
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("shape", [(1, 6), (33, 6), (2, 5, 6)], ids=str)
+def test_compiled_calls_with_grad_equal_eager_in_outputs_and_gradients(name, shape):
+    if name == "flatten" and len(shape) != 2:
+        shape = (4, 2, 3)
+    linea.manual_seed(2)
+    ours = MODELS[name]().eval()
+    linea.manual_seed(2)
+    reference = MODELS[name]().eval()
+    compiled = linea.compile(ours)
+    data = R.standard_normal(shape).astype(np.float32)
+    upstream = None
+    for _ in range(2):
+        x, x_eager = linea.tensor(data, requires_grad=True), linea.tensor(data, requires_grad=True)
+        out, expected = compiled(x), reference(x_eager)
+        assert np.array_equal(out.detach().numpy(), expected.detach().numpy())
+        upstream = linea.tensor(R.standard_normal(out.shape).astype(np.float32))
+        out.backward(upstream)
+        expected.backward(upstream)
+        assert np.array_equal(x.grad.numpy(), x_eager.grad.numpy())
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        assert np.array_equal(a.grad.numpy(), b.grad.numpy())
 
 
 def test_keras_models_compile():
@@ -64,11 +90,13 @@ def test_each_call_returns_a_fresh_array_and_plans_per_shape():
     model = MODELS["relu-mlp"]().eval()
     compiled = linea.compile(model)
     x = linea.randn(2, 6)
-    first, second = compiled(x), compiled(x)
+    with linea.no_grad():  # inference plans
+        first, second = compiled(x), compiled(x)
+        compiled(linea.randn(5, 6))
     assert not np.shares_memory(first.numpy(), second.numpy())
-    compiled(linea.randn(5, 6))
     assert "plans=2" in repr(compiled)
     assert not first.requires_grad
+    assert compiled(x).requires_grad  # with grad on, the output carries gradients, as torch's
 
 
 def test_weights_are_read_live():
@@ -227,3 +255,75 @@ def test_a_keras_layer_s_changed_activation_re_plans():
     compiled(x)
     model.layers[0].activation = lk.activations.get("tanh")
     assert np.array_equal(compiled(x).numpy(), model(x).detach().numpy())
+
+
+def _train(model, parameters, batches, optimizer_class=linea.optim.Adam):
+    optimizer = optimizer_class(parameters, lr=0.01)
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return loss
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.Sigmoid])
+def test_compiled_training_equals_eager_bitwise(activation):
+    rng = np.random.default_rng(3)
+    batches = [(linea.tensor(rng.standard_normal((8, 6)).astype(np.float32)),
+                linea.tensor(rng.integers(0, 3, 8))) for _ in range(10)]
+    linea.manual_seed(1)
+    eager_model = nn.Sequential(nn.Linear(6, 12), activation(), nn.Linear(12, 12), activation(), nn.Linear(12, 3))
+    linea.manual_seed(1)
+    compiled_model = nn.Sequential(nn.Linear(6, 12), activation(), nn.Linear(12, 12), activation(), nn.Linear(12, 3))
+    compiled = linea.compile(compiled_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # planned for training: no fallback
+        assert compiled(batches[0][0]).grad_fn.name == "CompiledChain"  # one node for the chain
+        _train(compiled, compiled_model.parameters(), batches)
+    _train(eager_model, eager_model.parameters(), batches)
+    for a, b in zip(eager_model.parameters(), compiled_model.parameters()):
+        assert np.array_equal(a.numpy(), b.numpy())
+
+
+def test_the_seeds_net_compiled_trains_on_the_digits_to_eager_s_weights():
+    from linea.data import load_digits
+    from linea.utils.data import DataLoader, TensorDataset
+
+    images, labels = load_digits()
+    images = (images / 16.0).astype(np.float32)
+    linea.manual_seed(0)
+    eager_net = SeedsNet()
+    linea.manual_seed(0)
+    compiled_net = SeedsNet()
+    compiled = linea.compile(compiled_net)
+    dataset = TensorDataset(images[:512].reshape(-1, 8, 8), labels[:512])
+    for model, parameters in ((eager_net, eager_net.parameters()), (compiled, compiled_net.parameters())):
+        optimizer = linea.optim.SGD(parameters, lr=0.1, momentum=0.9)
+        loader = DataLoader(dataset, batch_size=32, shuffle=True, generator=linea.Generator().manual_seed(5))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for epoch in range(20):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+    for a, b in zip(eager_net.parameters(), compiled_net.parameters()):
+        assert np.array_equal(a.numpy(), b.numpy())
+
+
+def test_training_through_what_the_plan_does_not_compute_runs_eagerly_with_one_warning():
+    model = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 2))
+    compiled = linea.compile(model)
+    x = linea.randn(3, 4)
+    with pytest.warns(UserWarning, match="cannot plan training through LayerNorm"):
+        out = compiled(x)
+    out.sum().backward()
+    assert model[0].weight.grad is not None
+    x_grad = linea.randn(3, 4, requires_grad=True)
+    reference = linea.tensor(x_grad.numpy().copy(), requires_grad=True)
+    compiled(x_grad).sum().backward()
+    model(reference).sum().backward()
+    assert np.array_equal(x_grad.grad.numpy(), reference.grad.numpy())
+    with linea.no_grad():  # inference keeps its plans
+        assert compiled(x).grad_fn is None

@@ -1,4 +1,4 @@
-"""``linea.compile(model)``: replay a model's inference forward as a flat plan.
+"""``linea.compile(model)``: replay a model's forward as a flat plan (training: _compile_training).
 
 At the first call for each input shape and dtype, the model is planned: each
 Linear (or Dense) becomes one matmul into a preallocated buffer, with the bias
@@ -16,7 +16,7 @@ import sys
 import threading
 import warnings
 
-from linea._autograd import no_grad
+from linea._autograd import grad_enabled, no_grad
 from linea.backend import xp
 from linea._tensor import Tensor
 from linea.nn import modules as nn
@@ -347,6 +347,9 @@ class CompiledModel:
     def __call__(self, input):
         if self._structure != STRUCTURE_VERSION[0]:  # a child, parameter or attribute changed
             self._survey(stacklevel=3)
+        if grad_enabled() and (getattr(input, "_requires_grad", False) or
+                               any(p._requires_grad for p in self.model.parameters())):
+            return self._train(input)
         if self._fallback is not None:
             return self._eager(input)
         x = input._data if input.__class__ is Tensor else getattr(input, "_data", None)
@@ -373,6 +376,40 @@ class CompiledModel:
 
     def _eager(self, input):
         with no_grad():
+            return self.model(input)
+
+    def _train(self, input):
+        """A call that records the graph: one node, a planned backward (_compile_training)."""
+        from linea._compile_training import CannotTrain, TrainingPlan
+
+        if self._fallback is not None or not isinstance(input, Tensor) or \
+                type(input._data) is not xp.ndarray:
+            return self.model(input)
+        x = input._data
+        if x.dtype.kind != "f" or not x.ndim:  # eager converts or raises its own error
+            return self.model(input)
+        local = self._local
+        if getattr(local, "train_generation", None) != self._generation:
+            local.train_plans, local.train_generation = {}, self._generation
+        key = (x.shape, x.dtype, tuple(m.training for m in self.model.modules()))
+        plan = local.train_plans.get(key, _NOTHING_YET)
+        if plan is _NOTHING_YET:
+            try:
+                layers = self._layers if self._layers is not None else \
+                    _trace(self._traced, x.shape, x.dtype)[0]
+                plan = TrainingPlan(layers, x.dtype)
+            except (CannotTrain, _CannotPlan) as reason:
+                plan = None
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn(f"linea.compile: cannot plan {reason}; running the model "
+                                  "eagerly", stacklevel=3)
+            local.train_plans[key] = plan
+        if plan is None:
+            return self.model(input)
+        try:
+            return plan.run(input)
+        except CannotTrain:  # the input does not fit: eager raises its error
             return self.model(input)
 
     def _steps_for(self, shape, dtype):

@@ -273,7 +273,7 @@ def sqrt(a: Tensor) -> Tensor:
 def tanh(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).tanh(x)
-    return _unary("Tanh", a, out, lambda grad: grad * (1 - out * out), (out,))
+    return _unary("Tanh", a, out, lambda grad: tanh_gradient(grad, out), (out,))
 
 
 def stable_sigmoid(x):
@@ -291,7 +291,27 @@ def stable_softplus(x):
 
 def sigmoid(a: Tensor) -> Tensor:
     out = stable_sigmoid(_float_data(a))
-    return _unary("Sigmoid", a, out, lambda grad: grad * out * (1 - out), (out,))
+    return _unary("Sigmoid", a, out, lambda grad: sigmoid_gradient(grad, out), (out,))
+
+
+def relu_gradient(grad, out):
+    """ReLU's rule on its result: 0 where out ≤ 0, the gradient elsewhere (eager and compiled)."""
+    if type(out) is _ndarray:
+        return _where(out <= 0, 0, grad)
+    space = namespace_of(out)
+    return space.where(out <= 0, space.asarray(0, dtype=grad.dtype), grad)
+
+
+def tanh_gradient(grad, out):
+    return grad * (1 - out * out)
+
+
+def sigmoid_gradient(grad, out):
+    return grad * out * (1 - out)
+
+
+#: The activations whose gradient reads only their result: name → rule(grad, out).
+RESULT_GRADIENTS = {"relu": relu_gradient, "tanh": tanh_gradient, "sigmoid": sigmoid_gradient}
 
 
 def relu(a: Tensor) -> Tensor:
@@ -305,14 +325,13 @@ def relu(a: Tensor) -> Tensor:
         out = _maximum(x, 0)
         result = _make(out)
         if a._requires_grad and grad_enabled():  # needs_grad for one input, written out
-            record(result, "Relu", (a,), lambda grad: (_where(out <= 0, 0, grad),), (out,))
+            record(result, "Relu", (a,), lambda grad: (relu_gradient(grad, out),), (out,))
         return result
     space = namespace_of(x)
     out = space.maximum(x, 0)
     result = _make(out)
     if a._requires_grad and grad_enabled():
-        record(result, "Relu", (a,), lambda grad: (
-            space.where(out <= 0, space.asarray(0, dtype=grad.dtype), grad),), (out,))
+        record(result, "Relu", (a,), lambda grad: (relu_gradient(grad, out),), (out,))
     return result
 
 

@@ -97,6 +97,30 @@ def affine_rows(x2, w_in_out, b, out=None):
     return out
 
 
+def affine_gradients(grad, x, x2, w_in_out, out_features: int, needs_x: bool, needs_w: bool,
+                     needs_b: bool, kernel_layout: bool):
+    """(grad_x, grad_w, grad_b) of y = x2·W + b: the rule of every Linear/Dense backward, eager
+    and compiled alike. ``x`` is the input as given, ``x2`` its rows (N, in)."""
+    space = space_of(grad)
+    g2 = blas_ready(grad if grad.ndim == 2 else space.reshape(grad, (x2.shape[0], out_features)))
+    grad_x = grad_w = grad_b = None
+    if needs_x:
+        grad_x = space.matmul(g2, w_in_out.T)
+        if x.ndim != 2:
+            grad_x = space.reshape(grad_x, x.shape)
+    if needs_w:
+        # xᵀg is the kernel's (in, out); its transpose, a free view, is the weight's
+        # (out, in) — column-major, like the weight Linear stores.
+        if x2.shape[0] == 1 and space is xp:  # NumPy's matmul with inner size 1 skips BLAS
+            grad_in_out = outer(g2[0], x2[0]).T
+        else:
+            grad_in_out = space.matmul(x2.T, g2)
+        grad_w = grad_in_out if kernel_layout else grad_in_out.T
+    if needs_b:
+        grad_b = g2.sum(axis=0) if space is xp else space.sum(g2, axis=0)  # the method: 1 µs less
+    return grad_x, grad_w, grad_b
+
+
 def _affine_any(x, w_in_out, b):
     """x · W + b in the namespace of a non-NumPy ``x`` (2-D rows; N-D through ``matmul``)."""
     out = namespace_of(x, w_in_out).matmul(x, w_in_out)
@@ -202,24 +226,8 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
     if needs_x or needs_w or needs_b:
 
         def backward(grad):
-            space = space_of(grad)
-            g2 = blas_ready(grad if grad.ndim == 2 else space.reshape(grad, (x2.shape[0], out_features)))
-            grad_x = grad_w = grad_b = None
-            if needs_x:
-                grad_x = space.matmul(g2, w_in_out.T)
-                if x.ndim != 2:
-                    grad_x = space.reshape(grad_x, x.shape)
-            if needs_w:
-                # xᵀg is the kernel's (in, out); its transpose, a free view, is the weight's
-                # (out, in) — column-major, like the weight Linear stores.
-                if x2.shape[0] == 1 and space is xp:  # NumPy's matmul with inner size 1 skips BLAS
-                    grad_in_out = outer(g2[0], x2[0]).T
-                else:
-                    grad_in_out = space.matmul(x2.T, g2)
-                grad_w = grad_in_out if kernel_layout else grad_in_out.T
-            if needs_b:
-                grad_b = g2.sum(axis=0) if space is xp else space.sum(g2, axis=0)  # the method: 1 µs less
-            return grad_x, grad_w, grad_b
+            return affine_gradients(grad, x, x2, w_in_out, out_features, needs_x, needs_w,
+                                    needs_b, kernel_layout)
 
         # As PyTorch's addmm: the weight is saved for the input's gradient, the input for the weight's.
         record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward,
