@@ -207,6 +207,12 @@ def format_report(results: dict) -> str:
             theirs = results["train"][competitor].get("epoch")
             out.append(f"  {competitor:<8} {_time(theirs) if theirs else results['train'][competitor].get('skipped')}"
                        + (f"  ({_ratio(theirs, ours).strip()} linea's time)" if theirs and competitor != "linea" else ""))
+        compiled = results["train"]["linea"].get("compiled")
+        if compiled:
+            others = "; ".join(f"compiled/{competitor} {_ratio(compiled, results['train'][competitor]['epoch']).strip()}"
+                               for competitor in ("numpy", "torch") if results["train"][competitor].get("epoch"))
+            out.append(f"  linea compiled {_time(compiled)}  (eager/compiled {_ratio(ours, compiled).strip()}; "
+                       f"{others})")
         out.append("")
     if results.get("memory"):
         out.append("Peak memory of one training step (MLP 1024→4096→1024, batch 256, Adam), above setup")
