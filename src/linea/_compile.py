@@ -259,6 +259,9 @@ class CompiledModel:
         self._structure = STRUCTURE_VERSION[0]
         self._generation += 1
         self._fallback = None
+        # Read once per structure: train()/eval() and every change of a child bump it.
+        self._parameters = list(self.model.parameters())
+        self._modes = tuple(module.training for module in self.model.modules())
         try:
             hooked = [type(m).__name__ for m in self.model.modules() if m._hooks]
             if hooked:
@@ -348,7 +351,7 @@ class CompiledModel:
         if self._structure != STRUCTURE_VERSION[0]:  # a child, parameter or attribute changed
             self._survey(stacklevel=3)
         if grad_enabled() and (getattr(input, "_requires_grad", False) or
-                               any(p._requires_grad for p in self.model.parameters())):
+                               any(p._requires_grad for p in self._parameters)):
             return self._train(input)
         if self._fallback is not None:
             return self._eager(input)
@@ -391,7 +394,7 @@ class CompiledModel:
         local = self._local
         if getattr(local, "train_generation", None) != self._generation:
             local.train_plans, local.train_generation = {}, self._generation
-        key = (x.shape, x.dtype, tuple(m.training for m in self.model.modules()))
+        key = (x.shape, x.dtype, self._modes)
         plan = local.train_plans.get(key, _NOTHING_YET)
         if plan is _NOTHING_YET:
             try:
@@ -418,7 +421,7 @@ class CompiledModel:
             local.plans, local.generation = {}, self._generation
         key = (shape, dtype)
         if self._layers is None:  # a traced forward may depend on train/eval mode
-            key += (tuple(module.training for module in self.model.modules()),)
+            key += (self._modes,)
         steps = local.plans.get(key)
         if steps is None:
             try:
