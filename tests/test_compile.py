@@ -327,3 +327,25 @@ def test_training_through_what_the_plan_does_not_compute_runs_eagerly_with_one_w
     assert np.array_equal(x_grad.grad.numpy(), reference.grad.numpy())
     with linea.no_grad():  # inference keeps its plans
         assert compiled(x).grad_fn is None
+
+
+def test_image_layers_compile_in_eval_and_training_only_layers_run_eagerly():
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    cnn(linea.randn(8, 1, 6, 6))  # running statistics that are not the defaults
+    cnn.eval()
+    x = linea.randn(2, 1, 6, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = linea.compile(cnn)
+        with linea.no_grad():
+            assert np.array_equal(compiled(x).numpy(), eager(cnn, x))
+    cnn.train()  # BatchNorm would move its statistics at a plan's probe: eager instead
+    with pytest.warns(UserWarning, match="BatchNorm2d in training mode"):
+        with linea.no_grad():
+            compiled(x)
+    dropout = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))  # training mode: a mask per call
+    with pytest.warns(UserWarning, match="Dropout in training mode"):
+        masked = linea.compile(dropout)
+    with linea.no_grad():
+        assert (masked(linea.ones(64, 4)).numpy() == 0).any()

@@ -52,6 +52,8 @@ def _eager_activation(function):
 
 def _module_activation(module):
     """(registry name, None) for an activation with an in-place step, else (None, module)."""
+    if isinstance(module, nn.Dropout) and module.training and module.p > 0:
+        raise _CannotPlan("Dropout in training mode (it draws a mask at every call)")
     if isinstance(module, (nn.Identity, nn.Dropout)):
         return "linear", None
     found = activation_of_module(module)
@@ -281,7 +283,12 @@ class CompiledModel:
     def _step_for(self, layer):
         if isinstance(layer, nn.Linear):
             return _LinearStep(layer, kernel_layout=False)
-        if isinstance(layer, (nn.LayerNorm, nn.Flatten)):
+        if isinstance(layer, (nn.LayerNorm, nn.Flatten, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d,
+                              nn.AdaptiveAvgPool2d)):
+            return _EagerStep(lambda t, layer=layer: layer(t))
+        if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            if layer.training:  # each call moves the running statistics: not a plan
+                raise _CannotPlan(f"{type(layer).__name__} in training mode")
             return _EagerStep(lambda t, layer=layer: layer(t))
         keras = _keras()
         if keras is None:
@@ -333,7 +340,9 @@ class CompiledModel:
                     name, function = step[1]
                     if function is None:
                         continue
-                    eager = _EagerStep(lambda t, f=function: Tensor._make(f(t._data.copy())))
+                    # order="K": the eager op keeps its input's memory layout, and later
+                    # reductions sum in that order
+                    eager = _EagerStep(lambda t, f=function: Tensor._make(f(t._data.copy(order="K"))))
                     current = eager.plan(current, dtype)
                     steps.append(eager)
                 continue
