@@ -17,7 +17,7 @@ from linea.backend import xp
 from linea._errors import FormatError
 from linea._files import atomic_write, open_regular, read_regular
 from linea._versions import mark_written
-from linea.keras._hdf5_heaps import check_global_heaps, searchable
+from linea.keras._hdf5_heaps import check_global_heaps, read_dtype_marks, searchable
 from linea.keras._model_config import (READABLE_LAYERS, check_against_weights, expected_shapes,
                                        mapping as _mapping, sequential_config)
 
@@ -135,10 +135,23 @@ def _bfloat16():
     return bfloat16.numpy
 
 
-def _is_keras_bfloat16(dataset, h5py) -> bool:
-    """Keras writes bfloat16 as 2-byte opaque values with the attribute dtype="bfloat16"."""
-    return (isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V"
-            and dataset.dtype.itemsize == 2 and dataset.attrs.get("dtype") == "bfloat16")
+def _opaque_marks(layers, h5py, stream, source: str) -> dict:
+    """The "dtype" marks of every 2-byte opaque dataset under layers/ (Keras writes bfloat16 as
+    such values with dtype="bfloat16"), read in one child process (see _hdf5_heaps)."""
+    paths = []
+    for name in layers:
+        group = layers.get(name, getlink=True)
+        if not isinstance(group, h5py.HardLink) or "vars" not in layers[name]:
+            continue
+        variables = layers[name]["vars"]
+        if not isinstance(variables, h5py.Group):
+            continue
+        for key in variables:
+            if isinstance(variables.get(key, getlink=True), h5py.HardLink):
+                dataset = variables[key]
+                if isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V" and dataset.dtype.itemsize == 2:
+                    paths.append(f"layers/{name}/vars/{key}")
+    return read_dtype_marks(stream, source, paths[:100_000])
 
 
 def read_weights_file(filepath, report_order: bool = False, shapes_only: bool = False):
@@ -197,11 +210,13 @@ def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: 
                 arrays = []
                 for key in keys:
                     dataset = child(variables, key, f"{name}/vars/{key}")
-                    if isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V" and not heaps_checked:
-                        # its dtype mark is a text attribute: the heaps it is read from first
-                        check_global_heaps(searchable(stream), handle, h5py, source)
-                        heaps_checked.append(True)
-                    bfloat16 = _is_keras_bfloat16(dataset, h5py)
+                    bfloat16 = False
+                    if isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V" and \
+                            dataset.dtype.itemsize == 2:
+                        if not heaps_checked:  # its dtype mark is text: heaps, then a child reads it
+                            check_global_heaps(searchable(stream), handle, h5py, source)
+                            heaps_checked.append(_opaque_marks(layers, h5py, stream, source))
+                        bfloat16 = heaps_checked[0].get(f"layers/{name}/vars/{key}") == "bfloat16"
                     if not isinstance(dataset, h5py.Dataset) or \
                             (dataset.dtype.kind not in "fiub" and not bfloat16):
                         raise FormatError(f"{source}: {name}/vars/{key} is not a numeric array")
