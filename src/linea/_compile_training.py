@@ -104,6 +104,7 @@ class TrainingPlan:
         if not any(t._requires_grad for t in inputs):
             return result
         input_needs = input._requires_grad
+        first_linear = next(i for i, entry in enumerate(saved) if entry[0] == "linear")
 
         def backward(grad):
             grads = []
@@ -120,7 +121,7 @@ class TrainingPlan:
                 _, x_in, x2, w_in_out, out_features, weight, bias, activation, out = entry
                 if activation is not None:
                     grad = RESULT_GRADIENTS[activation](grad, out)
-                needs_x = input_needs or any(e[0] == "linear" for e in saved[:position])
+                needs_x = input_needs or position > first_linear  # a Linear before it needs it
                 grad_x, grad_w, grad_b = affine_gradients(
                     grad, x_in, x2, w_in_out, out_features, needs_x, weight._requires_grad,
                     bias is not None and bias._requires_grad, False)

@@ -222,8 +222,7 @@ def _default_layout(stored, source_kind, target_kind, from_layout):
         return "torch"
     came_from = from_layout or ("keras" if source_kind == "keras" else "torch")
     if source_kind in ("safetensors", "torch"):
-        named = {_group_layout(p, leaves) for p, leaves in _groups(stored.tensors).items()} - {None}
-        came_from = named.pop() if len(named) == 1 else came_from
+        came_from = _stored_layout(stored, came_from)
     return "torch" if came_from == "keras" else "keras"
 
 
@@ -336,11 +335,12 @@ def convert_file(source, target, from_layout=None, to_layout=None, activation=No
     return report
 
 
-def _stored_layout(stored) -> str:
+def _stored_layout(stored, default: str = "torch") -> str:
+    """The one layout a state dict's names say, else ``default``."""
     if stored is None:
-        return "torch"
+        return default
     named = {_group_layout(p, leaves) for p, leaves in _groups(stored.tensors).items()} - {None}
-    return named.pop() if len(named) == 1 else "torch"
+    return named.pop() if len(named) == 1 else default
 
 
 def _dtype_of(specs):

@@ -242,7 +242,8 @@ def topk(tensor: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bo
 
 # ---- softmax and log_softmax: normalizations along one dim (nn.functional re-exports them) ----
 
-def _as_input(input, function: str) -> Tensor:
+def op_input(input, function: str) -> Tensor:
+    """The input as a Tensor: raw data (NumPy arrays, lists, numbers) is accepted, as by Linear."""
     if isinstance(input, Tensor):
         return input
     from linea._creation import as_tensor
@@ -268,7 +269,7 @@ def _softmax_dim(ndim: int, dim, function: str) -> int:
 
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / Σ exp(x) along ``dim``."""
-    input = _as_input(input, "softmax")
+    input = op_input(input, "softmax")
     if input.dtype in (_dtype.bfloat16, _dtype.float16):  # computed in float32, the output rounded once
         return softmax(input.float(), dim).to(input.dtype)
     if dtype is not None:
@@ -289,7 +290,7 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """x - log Σ exp(x) along ``dim``."""
-    input = _as_input(input, "log_softmax")
+    input = op_input(input, "log_softmax")
     if input.dtype in (_dtype.bfloat16, _dtype.float16):
         return log_softmax(input.float(), dim).to(input.dtype)
     if dtype is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from linea._errors import FormatError
 
-__all__ = ["check_global_heaps", "searchable"]
+__all__ = ["check_global_heaps", "searchable", "run_reader", "read_dtype_marks", "hard_child"]
 
 _SIGNATURE = b"GCOL"
 _MIN_COLLECTION = 4096  # H5HG_MINSIZE
@@ -32,6 +32,16 @@ def searchable(stream):
     if isinstance(stream, io.BytesIO):
         return stream.getvalue()
     return mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def hard_child(group, name: str, where: str, h5py, source: str):
+    """``group[name]`` when it is a hard link; FormatError when it is missing or links elsewhere
+    (an external or soft link would make HDF5 open other files)."""
+    if name not in group:
+        raise FormatError(f"{source}: {where} is missing")
+    if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+        raise FormatError(f"{source}: {where} is a link to elsewhere, which linea does not follow")
+    return group[name]
 
 
 def _dataset_extents(handle, h5py) -> list[tuple[int, int]]:
@@ -98,25 +108,30 @@ def _check_collection(data: bytes, start: int, source: str) -> None:
         bad("its objects run past its end")
 
 
-# A variable-length text attribute is read in a child process: even with its heaps whole,
-# a corrupt reference inside the attribute itself made the HDF5 library crash (SIGSEGV).
-_MARK_READER = r"""
+# Variable-length text attributes are read in a child process: even with its heaps whole,
+# a corrupt reference inside an attribute made the HDF5 library crash (SIGSEGV) or loop.
+# Each reader script runs after this prelude: a memory limit, h5py, and ``node``, which
+# follows hard links only (an external or soft link would make HDF5 open other files).
+_CHILD_PRELUDE = r"""
 import json, resource, sys
-limit = int(sys.argv[3]) * 1024 * 1024
+limit = int(sys.argv[1]) * 1024 * 1024
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-import h5py
+import h5py, numpy
 
-def node(handle, path):
-    current = handle
+def node(group, path):
     for part in path.split("/"):
-        if part not in current or not isinstance(current.get(part, getlink=True), h5py.HardLink):
+        if part not in group or not isinstance(group.get(part, getlink=True), h5py.HardLink):
             return None
-        current = current[part]
-    return current
+        group = group[part]
+    return group
+"""
+_CHILD_SECONDS = 60
+_CHILD_MEMORY_MB = 2048
 
+_MARK_READER = r"""
 marks = {}
-with h5py.File(sys.argv[1], "r") as handle:
-    for path in json.loads(sys.argv[2]):
+with h5py.File(sys.argv[2], "r") as handle:
+    for path in json.loads(sys.argv[3]):
         found = node(handle, path)
         value = found.attrs.get("dtype") if found is not None else None
         marks[path] = value.decode("utf-8", "replace") if isinstance(value, bytes) else \
@@ -125,38 +140,47 @@ print(json.dumps(marks))
 """
 
 
-def read_dtype_marks(stream, source: str, paths: list) -> dict:
-    """{dataset path: its "dtype" text attribute or None}, read by a child process."""
+def run_reader(script: str, path: str, arguments: list, source: str, what: str) -> dict:
+    """The JSON object a reader script prints for the HDF5 file at ``path``, run in a child
+    process; its crash, hang or failure is a FormatError about ``source``."""
     import json
-    import os
     import subprocess
     import sys
+
+    command = [sys.executable, "-c", _CHILD_PRELUDE + script, str(_CHILD_MEMORY_MB), path, *arguments]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_CHILD_SECONDS,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise FormatError(f"{source}: reading its {what} did not finish in {_CHILD_SECONDS} s: "
+                          "the HDF5 file is corrupt") from None
+    if done.returncode < 0:
+        raise FormatError(f"{source}: reading its {what} crashed the HDF5 library "
+                          f"(signal {-done.returncode}): the file is corrupt")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise FormatError(f"{source}: cannot read its {what}: {last[:300]}")
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        raise FormatError(f"{source}: cannot read its {what}")
+    return found
+
+
+def read_dtype_marks(stream, source: str, paths: list) -> dict:
+    """{dataset path: its "dtype" text attribute or None}, read by a child process."""
+    import io
+    import json
+    import os
     import tempfile
 
-    import io
-
-    temporary = None
+    if not isinstance(stream, io.BytesIO):  # a stream of the file at source
+        return run_reader(_MARK_READER, source, [json.dumps(paths)], source, "dtype attributes")
+    with tempfile.NamedTemporaryFile("wb", suffix=".h5", delete=False) as copy:  # an archive's member
+        copy.write(stream.getvalue())
     try:
-        name = source  # a stream of the file at source, or the bytes of an archive's member
-        if isinstance(stream, io.BytesIO):
-            with tempfile.NamedTemporaryFile("wb", suffix=".h5", delete=False) as copy:
-                copy.write(stream.getvalue())
-                temporary = name = copy.name
-        try:
-            done = subprocess.run([sys.executable, "-c", _MARK_READER, name, json.dumps(paths), "2048"],
-                                  capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise FormatError(f"{source}: reading its dtype attributes did not finish: the HDF5 "
-                              "file is corrupt") from None
+        return run_reader(_MARK_READER, copy.name, [json.dumps(paths)], source, "dtype attributes")
     finally:
-        if temporary is not None:
-            os.unlink(temporary)
-    if done.returncode != 0:
-        raise FormatError(f"{source}: reading its dtype attributes failed"
-                          + (f" (the HDF5 library crashed, signal {-done.returncode})" if done.returncode < 0
-                             else "") + ": the file is corrupt")
-    try:
-        marks = json.loads(done.stdout)
-    except ValueError:
-        raise FormatError(f"{source}: cannot read its dtype attributes") from None
-    return marks if isinstance(marks, dict) else {}
+        os.unlink(copy.name)

@@ -20,7 +20,7 @@ from linea._errors import FormatError
 from linea._files import open_regular
 from linea._versions import mark_written
 from linea.backend import xp
-from linea.keras._hdf5_heaps import check_global_heaps, searchable
+from linea.keras._hdf5_heaps import check_global_heaps, hard_child, run_reader, searchable
 
 __all__ = ["LegacyFile", "is_legacy_h5", "legacy_kind", "read_legacy_h5", "load_legacy_model", "load_legacy_weights"]
 
@@ -37,16 +37,9 @@ class LegacyFile:
     layers: list
 
 
-# The text attributes are read in a child process: HDF5 follows a variable-length string's
-# heap reference wherever a corrupt file points it, and hostile files made the library crash
-# (SIGSEGV) or loop there. The child reads only those attributes, following hard links only,
-# under a memory and a time limit; its death is the file's FormatError, not the caller's.
+# The text attributes are read in a child process (see _hdf5_heaps.run_reader), following
+# hard links only, so a corrupt heap reference crashes the child, not the caller.
 _TEXT_READER = r"""
-import json, resource, sys
-limit = int(sys.argv[2]) * 1024 * 1024
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-import h5py, numpy
-
 def text(value):
     if isinstance(value, bytes):
         return value.decode("utf-8")
@@ -60,16 +53,11 @@ def text(value):
         return [text(item) for item in value.reshape(-1)[:100001].tolist()]
     raise TypeError("an attribute that is not text: " + type(value).__name__)
 
-def child(group, name):
-    if name not in group or not isinstance(group.get(name, getlink=True), h5py.HardLink):
-        return None
-    return group[name]
-
 out = {"model_config": None, "where": "root", "layer_names": None, "weight_names": {}}
-with h5py.File(sys.argv[1], "r") as handle:
+with h5py.File(sys.argv[2], "r") as handle:
     if "model_config" in handle.attrs:
         out["model_config"] = text(handle.attrs["model_config"])
-    group = child(handle, "model_weights") if "model_weights" in handle else None
+    group = node(handle, "model_weights") if "model_weights" in handle else None
     if group is not None:
         out["where"] = "model_weights"
     group = handle if group is None else group
@@ -78,41 +66,12 @@ with h5py.File(sys.argv[1], "r") as handle:
         names = [names] if isinstance(names, str) else names
         out["layer_names"] = names
         for name in names:
-            layer = child(group, name)
+            layer = node(group, name)
             if isinstance(layer, h5py.Group) and "weight_names" in layer.attrs:
                 weights = text(layer.attrs["weight_names"])
                 out["weight_names"][name] = [weights] if isinstance(weights, str) else weights
 print(json.dumps(out))
 """
-_CHILD_SECONDS = 60
-_CHILD_MEMORY_MB = 2048
-
-
-def _text_attributes(source: str) -> dict:
-    """model_config, layer_names and each layer's weight_names, read by a child process."""
-    import subprocess
-    import sys
-
-    try:
-        done = subprocess.run([sys.executable, "-c", _TEXT_READER, source, str(_CHILD_MEMORY_MB)],
-                              capture_output=True, text=True, timeout=_CHILD_SECONDS,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise FormatError(f"{source}: reading its text attributes did not finish in "
-                          f"{_CHILD_SECONDS} s: the HDF5 file is corrupt") from None
-    if done.returncode < 0:
-        raise FormatError(f"{source}: reading its text attributes crashed the HDF5 library "
-                          f"(signal {-done.returncode}): the file is corrupt")
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise FormatError(f"{source}: cannot read its text attributes: {last[:300]}")
-    try:
-        found = json.loads(done.stdout)
-    except ValueError:
-        raise FormatError(f"{source}: cannot read its text attributes") from None
-    if not isinstance(found, dict):
-        raise FormatError(f"{source}: cannot read its text attributes")
-    return found
 
 
 def _names(values, what: str, source: str, limit: int) -> list[str]:
@@ -171,22 +130,12 @@ def read_legacy_h5(path) -> LegacyFile:
             stream.seek(0)
             with h5py.File(stream, "r") as handle:
                 check_global_heaps(searchable(stream), handle, h5py, source)
-            texts = _text_attributes(source)
-            stream.seek(0)
-            with h5py.File(stream, "r") as handle:
+                texts = run_reader(_TEXT_READER, source, [], source, "text attributes")
                 return _read(handle, h5py, texts, size, source)
         except FormatError:
             raise
         except Exception as error:  # h5py's and HDF5's own errors, whatever their class
             raise FormatError(f"{source}: cannot read the HDF5 file: {error}") from None
-
-
-def _child(group, name, where, h5py, source):
-    # Hard links only: an external or soft link would make HDF5 open other files.
-    if name not in group or not isinstance(group.get(name, getlink=True), h5py.HardLink):
-        raise FormatError(f"{source}: {where} is missing or a link to elsewhere, which linea "
-                          "does not follow")
-    return group[name]
 
 
 def _read(handle, h5py, texts: dict, size: int, source: str) -> LegacyFile:
@@ -204,7 +153,7 @@ def _read(handle, h5py, texts: dict, size: int, source: str) -> LegacyFile:
         if not isinstance(config, dict):
             raise FormatError(f"{source}: model_config is not a JSON object")
     if texts.get("where") == "model_weights":
-        group = _child(handle, "model_weights", "model_weights", h5py, source)
+        group = hard_child(handle, "model_weights", "model_weights", h5py, source)
     elif config is None and texts.get("layer_names") is not None:
         group = handle
     else:
@@ -220,14 +169,14 @@ def _read(handle, h5py, texts: dict, size: int, source: str) -> LegacyFile:
         raise FormatError(f"{source}: the layers' weight_names are malformed")
     layers = []
     for name in names:
-        layer = _child(group, name, f"layer group {name!r}", h5py, source)
+        layer = hard_child(group, name, f"layer group {name!r}", h5py, source)
         if not isinstance(layer, h5py.Group):
             raise FormatError(f"{source}: {name!r} is not a group")
         weights = []
         for weight_name in _names(weight_names.get(name), f"{name}'s weight_names", source, _MAX_WEIGHTS):
             node = layer
             for part in weight_name.split("/"):
-                node = _child(node, part, f"{name}/{weight_name}", h5py, source)
+                node = hard_child(node, part, f"{name}/{weight_name}", h5py, source)
             if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "fiub":
                 raise FormatError(f"{source}: {name}/{weight_name} is not a numeric array")
             if node.is_virtual or node.external:

@@ -17,7 +17,7 @@ from linea.backend import xp
 from linea._errors import FormatError
 from linea._files import atomic_write, open_regular, read_regular
 from linea._versions import mark_written
-from linea.keras._hdf5_heaps import check_global_heaps, read_dtype_marks, searchable
+from linea.keras._hdf5_heaps import check_global_heaps, hard_child, read_dtype_marks, searchable
 from linea.keras._model_config import (READABLE_LAYERS, check_against_weights, expected_shapes,
                                        mapping as _mapping, sequential_config)
 
@@ -182,11 +182,7 @@ def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: 
             heaps_checked = []
 
             def child(group, name, where):
-                # Hard links only: an external or soft link would make HDF5 open other files.
-                if not isinstance(group.get(name, getlink=True), h5py.HardLink):
-                    raise FormatError(f"{source}: {where} is a link to elsewhere, which linea "
-                                      "does not follow")
-                return group[name]
+                return hard_child(group, name, where, h5py, source)
 
             if "layers" not in handle:
                 raise FormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")

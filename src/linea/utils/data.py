@@ -25,6 +25,8 @@ import collections
 import itertools
 import math
 import numbers
+import queue
+import threading
 
 from linea._creation import as_tensor, randint, randperm
 from linea._errors import ShapeError
@@ -290,11 +292,8 @@ def default_convert(sample):
 
 # ---- the loader ---------------------------------------------------------------------------
 
-class _WorkerInfo(collections.namedtuple("WorkerInfo", ["id", "num_workers", "seed", "dataset"])):
-    pass
-
-
-_WORKER = __import__("threading").local()
+_WorkerInfo = collections.namedtuple("WorkerInfo", ["id", "num_workers", "seed", "dataset"])
+_WORKER = threading.local()  # the loading thread's WorkerInfo
 
 
 def get_worker_info():
@@ -393,9 +392,6 @@ class DataLoader:
 
     def _threaded(self, batches):
         """Batches fetched by ``num_workers`` threads, yielded in the sampler's order."""
-        import queue
-        import threading
-
         seed = int(randint(0, 2 ** 62, (1,), generator=self.generator).item())
         jobs: queue.Queue = queue.Queue()
         done: dict = {}

@@ -14,6 +14,7 @@ from linea._ops_math import sigmoid as _sigmoid
 from linea._ops_math import _unary, stable_sigmoid, stable_softplus
 from linea._ops_math import tanh as _tanh
 from linea._ops_reduce import log_softmax, softmax  # noqa: F401 - defined with the reductions
+from linea._ops_reduce import op_input as _tensor  # raw data accepted, as by Linear
 from linea._tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softplus", "softmax",
@@ -21,19 +22,6 @@ __all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softplus", "softmax
 
 _make = Tensor._make
 _LOW = (_dtype.bfloat16, _dtype.float16)
-
-
-def _tensor(input, function: str) -> Tensor:
-    """The input as a Tensor: raw data (NumPy arrays, lists, numbers) is accepted, as by Linear."""
-    if isinstance(input, Tensor):
-        return input
-    from linea._creation import as_tensor
-
-    try:
-        return as_tensor(input)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{function}() expects a linea.Tensor, a NumPy array or nested lists of "
-                        f"numbers, got {type(input).__name__}: {error}") from None
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
