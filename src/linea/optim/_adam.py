@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from linea.backend import namespace_of, xp
+from linea.backend._adam import adam_step
 from linea.optim._optimizer import Optimizer, advance_step, state_array
 
 __all__ = ["Adam", "AdamW"]
@@ -44,14 +45,17 @@ class Adam(Optimizer):
         exp_avg_sq = state_array(state, "exp_avg_sq", param)
         step_size = lr / (1 - beta1 ** step)
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+        max_exp_avg_sq = state_array(state, "max_exp_avg_sq", param) if group["amsgrad"] else None
+        if adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, 1 - beta1, beta2,
+                     bias_correction2_sqrt, eps, step_size):
+            return  # the C kernel: the operations below, in one pass, bit-identical
         if type(param) is not xp.ndarray:  # another array library: the same arithmetic, no out=
             space = namespace_of(param)
             exp_avg += (grad - exp_avg) * (1 - beta1)
             exp_avg_sq *= beta2
             exp_avg_sq += (grad * (1 - beta2)) * grad
             second = exp_avg_sq
-            if group["amsgrad"]:
-                max_exp_avg_sq = state_array(state, "max_exp_avg_sq", param)
+            if max_exp_avg_sq is not None:
                 max_exp_avg_sq[...] = space.maximum(max_exp_avg_sq, exp_avg_sq)
                 second = max_exp_avg_sq
             param += (exp_avg / (space.sqrt(second) / bias_correction2_sqrt + eps)) * -step_size
@@ -65,8 +69,7 @@ class Adam(Optimizer):
         xp.multiply(grad, 1 - beta2, out=scratch)
         scratch *= grad
         exp_avg_sq += scratch
-        if group["amsgrad"]:
-            max_exp_avg_sq = state_array(state, "max_exp_avg_sq", param)
+        if max_exp_avg_sq is not None:
             xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
             xp.sqrt(max_exp_avg_sq, out=scratch)
         else:
