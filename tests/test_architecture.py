@@ -20,7 +20,7 @@ LAYERS = [
     ("keras",),
     ("amp", "quantization", "_compile", "_compile_training"),
     ("io",),
-    ("convert",),
+    ("convert", "dask"),
     ("cli", "__main__", "_demo", "_bench", "_inspect", "data"),
 ]
 OPTIONAL = {"torch", "keras", "onnx", "onnxruntime", "h5py", "matplotlib", "cupy", "dask",

@@ -450,3 +450,68 @@ def precision_torch(params: dict) -> dict:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             result["bf16_autocast"] = measure(lambda: layer(xt), params["budget"])
     return result
+
+
+# ---- Dask scoring throughput ---------------------------------------------------------------------
+
+DASK_CHUNK = 250_000
+
+
+def _dask_mlp():
+    import linea
+    from linea import nn
+
+    linea.manual_seed(0)
+    sizes = MLP_SIZES
+    return nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]),
+                         nn.ReLU(), nn.Linear(sizes[2], sizes[3]))
+
+
+def dask_linea(params: dict) -> dict:
+    """Rows/s of linea.dask.predict over generated rows on a LocalCluster of N processes."""
+    import time
+
+    try:
+        import dask.array as da
+        import distributed
+    except ImportError:
+        return {"skipped": "dask/distributed not installed (pip install -e '.[dask]')"}
+    import linea.dask
+
+    rows, workers = params["rows"], params["workers"]
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None, silence_logs=40,
+                                  env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) as cluster, \
+            distributed.Client(cluster) as client:
+        x = da.random.default_rng(0).standard_normal((rows, MLP_SIZES[0]), chunks=(DASK_CHUNK, MLP_SIZES[0]),
+                                                      dtype=np.float32)
+        scores = linea.dask.predict(_dask_mlp(), x).sum()  # reduce on the workers: no 10⁷-row transfer
+        client.compute(linea.dask.predict(_dask_mlp(), x[:DASK_CHUNK]).sum()).result()  # warm-up
+        start = time.perf_counter()
+        client.compute(scores).result()
+        seconds = time.perf_counter() - start
+    return {"rows_per_s": rows / seconds, "seconds": seconds}
+
+
+def dask_numpy(params: dict) -> dict:
+    """The same rows generated and scored block by block by hand-written NumPy, one process."""
+    import time
+
+    set_threads(1)
+    model = _dask_mlp()
+    weights = [(layer.weight.numpy().T.copy(), layer.bias.numpy().copy()) for layer in model
+               if hasattr(layer, "weight")]
+    rows = params["rows"]
+    start = time.perf_counter()
+    total = 0.0
+    for index, first in enumerate(range(0, rows, DASK_CHUNK)):
+        h = np.random.default_rng(index).standard_normal((min(DASK_CHUNK, rows - first), MLP_SIZES[0]),
+                                                         dtype=np.float32)
+        for i, (wt, b) in enumerate(weights):
+            h = h @ wt
+            h += b
+            if i < len(weights) - 1:
+                np.maximum(h, 0, out=h)
+        total += float(h.sum())
+    seconds = time.perf_counter() - start
+    return {"rows_per_s": rows / seconds, "seconds": seconds}

@@ -96,7 +96,8 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
                   rounds: int | None = None) -> dict:
     budget = 0.05 if quick else 0.4
     base = {"threads": threads, "budget": budget, "rounds": rounds or (1 if quick else 3)}
-    sections = set(sections or ("environment", "import", "linear", "mlp", "train", "memory", "precision"))
+    sections = set(sections or ("environment", "import", "linear", "mlp", "train", "dask", "memory",
+                                "precision"))
     results: dict = {"threads": threads, "quick": quick}
     if "import" in sections:
         progress("timing `import linea` …")
@@ -132,6 +133,12 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
     if "train" in sections:
         progress("a training epoch on the digits …")
         results["train"] = {c: run_case(f"train_{c}", base) for c in ("linea", "numpy", "torch", "sklearn")}
+    if "dask" in sections:
+        rows = 10 ** 6 if quick else 10 ** 7
+        progress(f"Dask scoring of {rows:,} rows …")
+        single = {**base, "rounds": 1, "rows": rows}
+        results["dask"] = {"rows": rows, "numpy": run_case("dask_numpy", single),
+                           **{f"linea_{n}": run_case("dask_linea", {**single, "workers": n}) for n in (1, 2)}}
     if "memory" in sections:
         progress("peak memory of a training step …")
         results["memory"] = {c: run_case(f"memory_{c}", {**base, "rounds": 1}) for c in ("linea", "torch")}
@@ -214,6 +221,17 @@ def format_report(results: dict) -> str:
             out.append(f"  linea compiled {_time(compiled)}  (eager/compiled {_ratio(ours, compiled).strip()}; "
                        f"{others})")
         out.append("")
+    if results.get("dask"):
+        dask = results["dask"]
+        out.append(f"Dask scoring of that MLP over {dask['rows']:,} generated rows (LocalCluster processes, "
+                   "1 thread each; rows/s, higher is better)")
+        one = dask["linea_1"].get("rows_per_s")
+        for key, label in (("numpy", "NumPy, one process"), ("linea_1", "linea.dask, 1 worker"),
+                           ("linea_2", "linea.dask, 2 workers")):
+            value = dask[key].get("rows_per_s")
+            out.append(f"  {label:<22} " + (f"{value:12,.0f} rows/s" if value else str(dask[key].get("skipped")))
+                       + (f"  (2 workers / 1: {value / one:.2f}×)" if key == "linea_2" and value and one else ""))
+        out.append("")
     if results.get("memory"):
         out.append("Peak memory of one training step (MLP 1024→4096→1024, batch 256, Adam), above setup")
         for competitor in ("linea", "torch"):
@@ -258,7 +276,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short timings, two Linear shapes")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, help="fresh processes per case, best kept (default 3)")
-    parser.add_argument("--only", nargs="+", choices=("environment", "import", "linear", "mlp", "train", "memory", "precision"),
+    parser.add_argument("--only", nargs="+", choices=("environment", "import", "linear", "mlp", "train", "dask", "memory", "precision"),
                         help="run only these sections")
     args = parser.parse_args(argv)
     results = run_benchmark(args.threads, args.quick, args.only,
