@@ -16,7 +16,7 @@ LAYERS = [
      "_functions", "_hooks", "_random", "_format", "_serialization"),
     ("nn.functional", "nn.init"),
     ("nn.modules", "nn.utils", "nn"),
-    ("optim", "utils", ""),  # "" is `import linea`: the facade re-exports up to this layer
+    ("optim", "utils", "cuda", ""),  # "" is `import linea`: the facade re-exports up to this layer
     ("keras",),
     ("amp", "quantization", "_compile", "_compile_training"),
     ("io",),

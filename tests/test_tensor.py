@@ -241,3 +241,26 @@ class TestNoGradAndThreads:
     def test_set_num_threads_rejects_nonsense(self):
         with pytest.raises(ValueError, match="positive int"):
             linea.set_num_threads(0)
+
+
+def test_cuda_without_a_gpu_says_which_piece_is_missing():
+    """No CuPy or no device here: every way of asking for CUDA raises the same specific error."""
+    import importlib.util
+
+    if linea.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    reason = linea.cuda.unavailable_reason()
+    assert linea.cuda.device_count() == 0 and reason
+    if importlib.util.find_spec("cupy") is None:
+        assert "CuPy is not installed" in reason and "pip install -e '.[cuda]'" in reason
+    attempts = [lambda: linea.device("cuda"), lambda: linea.tensor([1.0], device="cuda:0"),
+                lambda: linea.ones(2).to("cuda"), lambda: linea.ones(2).cuda(),
+                lambda: linea.nn.Linear(2, 3).cuda(), lambda: linea.nn.Linear(2, 3).to("cuda:1")]
+    for attempt in attempts:
+        with pytest.raises(RuntimeError, match="is not available: " + reason.split(";")[0]):
+            attempt()
+    layer = linea.nn.Linear(2, 3)
+    before = layer.weight.detach().numpy().copy()
+    with pytest.raises(RuntimeError):
+        layer.to("cuda", dtype=linea.float64)
+    assert layer.weight.dtype == linea.float32 and (layer.weight.detach().numpy() == before).all()

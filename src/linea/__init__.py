@@ -26,7 +26,7 @@ from linea._functions import (abs, allclose, argmax, argmin, clamp, equal, exp, 
 _LAZY_MODULES = {"nn": "linea.nn", "optim": "linea.optim", "utils": "linea.utils",
                  "io": "linea.io", "convert": "linea.convert", "data": "linea.data",
                  "keras": "linea.keras", "amp": "linea.amp",
-                 "quantization": "linea.quantization"}
+                 "quantization": "linea.quantization", "cuda": "linea.cuda", "dask": "linea.dask"}
 
 
 def __getattr__(name: str):
@@ -65,7 +65,7 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "get_default_dtype", "save", "load",
     "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
-    "bool", "float", "double", "half", "long", "nn", "optim", "utils", "compile", "io", "convert",
+    "bool", "float", "double", "half", "long", "nn", "optim", "utils", "cuda", "compile", "io", "convert",
     "data", "autocast", "amp", "inference_mode",
     # the top-level functions (linea._functions)
     "max", "min", "argmax", "argmin", "sum", "mean", "std", "var", "softmax", "log_softmax",

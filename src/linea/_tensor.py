@@ -27,9 +27,7 @@ class device:
         if isinstance(type, device):
             type = type.type
         if type != "cpu":
-            raise ValueError(
-                f"device {type!r} is not available: linea runs on 'cpu' only for now"
-            )
+            raise _unavailable(type)
         self.type = type
 
     def __repr__(self) -> str:
@@ -46,6 +44,20 @@ class device:
 
 
 _CPU = device("cpu")
+
+
+def _unavailable(name) -> Exception:
+    """The error for a device other than the CPU: what is missing, and what to do."""
+    kind = str(name).split(":")[0]
+    if kind != "cuda":
+        return ValueError(f"device {name!r} is not available: linea runs on 'cpu' (and, later, 'cuda')")
+    from linea.backend._cuda import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        return RuntimeError(f"device {name!r} is not available: {reason}")
+    return NotImplementedError(f"device {name!r}: a CUDA device is present, but linea's CuPy backend "
+                               "is not built yet; tensors and models stay on 'cpu'")
 
 
 def check_device(where) -> None:
@@ -658,6 +670,9 @@ class Tensor:
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None):
+        raise _unavailable("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
 
 _new_tensor = object.__new__

@@ -116,8 +116,11 @@ def test_bad_constructor_arguments(args, error):
 
 def test_only_cpu_device():
     assert nn.Linear(2, 2, device="cpu").weight.device == "cpu"
-    with pytest.raises(ValueError, match="cpu"):
-        nn.Linear(2, 2, device="cuda")
+    if not linea.cuda.is_available():
+        with pytest.raises(RuntimeError, match="'cuda' is not available: " + linea.cuda.unavailable_reason()[:20]):
+            nn.Linear(2, 2, device="cuda")
+    with pytest.raises(ValueError, match="'mps' is not available"):
+        nn.Linear(2, 2, device="mps")
 
 
 def test_failed_call_changes_nothing():

@@ -318,6 +318,10 @@ class Module:
     def cpu(self) -> "Module":
         return self
 
+    def cuda(self, device=None) -> "Module":
+        """Raises, saying what is missing: linea's CUDA backend (CuPy) is not built yet."""
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
+
     # ---- state dict -------------------------------------------------------
     def _state_entries(self, prefix: str = ""):
         """(key, owning module, attribute name, tensor) for every state-dict entry."""
