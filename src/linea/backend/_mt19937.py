@@ -1,0 +1,50 @@
+"""PyTorch's CPU random stream (mt19937), reproduced bit for bit — the first draws.
+
+The facts (torch 2.13, x86-64 Linux): ``torch.manual_seed(s)`` seeds a standard mt19937
+with ``s & 0xffffffff`` (``init_genrand``); a float32 ``uniform_(a, b)`` takes one 32-bit
+draw per element, in memory order, and computes ``fma(x, b − a, a)`` in float32 with
+``x = (r & 0xFFFFFF) · 2⁻²⁴``; a value that rounds up to ``b`` becomes ``a``.
+
+Here NumPy's ``MT19937`` bit generator produces the 32-bit draws (its state set to the
+``init_genrand`` state, which NumPy's legacy ``RandomState(seed)`` computes), and the fused
+multiply-add is emulated exactly: the product of a 24-bit x and a float32 span is exact in
+float64; the sum is rounded to odd (TwoSum, then one ulp towards the error when the
+rounded sum is even), and a round-to-odd float64 rounds to float32 as the single rounding
+of the exact value would (53 ≥ 2·24 + 2). No Python loop per element.
+
+Not yet the default engine of ``linea.Generator``: normal_, randperm, float64 and the
+DataLoader's draws follow in issue 16.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["TorchStream"]
+
+
+class TorchStream:
+    """A torch-compatible CPU stream: ``TorchStream(0).uniform_float32(n, a, b)``."""
+
+    def __init__(self, seed: int) -> None:
+        key = np.random.RandomState(int(seed) & 0xFFFFFFFF).get_state()[1]  # init_genrand
+        self._bits = np.random.MT19937()
+        self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": 624}}
+
+    def random32(self, count: int) -> np.ndarray:
+        """The next ``count`` 32-bit outputs of the mt19937 (torch's ``random()``)."""
+        return self._bits.random_raw(int(count)).astype(np.uint32)
+
+    def uniform_float32(self, count: int, low: float, high: float) -> np.ndarray:
+        """``torch.empty(count).uniform_(low, high)`` after the same draws, bit for bit."""
+        low32, high32 = np.float32(low), np.float32(high)
+        unit = (self.random32(count) & 0xFFFFFF).astype(np.float64) * 2.0 ** -24
+        product = unit * np.float64(high32 - low32)  # exact: 24 × 24 significant bits
+        total = product + np.float64(low32)
+        virtual = total - product  # TwoSum: error = exact sum − rounded sum
+        error = (product - (total - virtual)) + (np.float64(low32) - virtual)
+        even = (total.view(np.uint64) & 1) == 0
+        towards = np.where(error > 0, np.inf, -np.inf)
+        total = np.where((error != 0) & even, np.nextafter(total, towards), total)  # round to odd
+        values = total.astype(np.float32)
+        values[values == high32] = low32
+        return values

@@ -1,0 +1,60 @@
+"""The torch-compatible mt19937 stream: float32 uniform draws equal torch's bit for bit."""
+import math
+
+import numpy as np
+import pytest
+
+from linea.backend._mt19937 import TorchStream
+
+torch = pytest.importorskip("torch", reason="torch is the oracle for its own random stream")
+
+SEEDS = [0, 1, 7, 42, 12345, 2 ** 32 + 5, 2 ** 40 - 1]
+SIZES = [1, 7, 15, 16, 17, 1000, 10 ** 5, 2 ** 20]
+
+
+def same_bits(ours, theirs):
+    return ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes()
+
+
+@pytest.mark.parametrize("seed", [2 ** 32 + 5, 2 ** 40 - 1, 2 ** 63 - 1])
+def test_seeds_wrap_to_32_bits_as_torchs_do(seed):
+    torch.manual_seed(seed)
+    assert same_bits(TorchStream(seed).uniform_float32(100, 0.0, 1.0), torch.rand(100).numpy())
+    torch.manual_seed(seed & 0xFFFFFFFF)
+    assert same_bits(TorchStream(seed).uniform_float32(100, 0.0, 1.0), torch.rand(100).numpy())
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("seed", SEEDS[:4])
+def test_rand_matches_torch_bit_for_bit(seed, size):
+    torch.manual_seed(seed)
+    assert same_bits(TorchStream(seed).uniform_float32(size, 0.0, 1.0), torch.rand(size).numpy())
+
+
+@pytest.mark.parametrize("bounds", [(-1.0, 1.0), (-0.1, 0.3), (2.5, 1e4), (-1e-3, 1e-3)])
+def test_uniform_matches_torch_bit_for_bit(bounds):
+    stream = TorchStream(3)
+    torch.manual_seed(3)
+    for size in (17, 1000, 4099):
+        assert same_bits(stream.uniform_float32(size, *bounds), torch.empty(size).uniform_(*bounds).numpy())
+
+
+@pytest.mark.parametrize("shape", [(30, 3), (128, 64), (10, 128)])
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_nn_linear_initialisation_reproduced(seed, shape):
+    """kaiming_uniform_(a=√5) then bias U(±1/√fan_in), torch's arithmetic for the bounds."""
+    torch.manual_seed(seed)
+    layer = torch.nn.Linear(shape[1], shape[0])
+    stream = TorchStream(seed)
+    fan_in = shape[1]
+    gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))
+    bound = math.sqrt(3.0) * (gain / math.sqrt(fan_in))
+    weight = stream.uniform_float32(shape[0] * shape[1], -bound, bound).reshape(shape)
+    bias = stream.uniform_float32(shape[0], -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+    assert same_bits(weight, layer.weight.detach().numpy())
+    assert same_bits(bias, layer.bias.detach().numpy())
+
+
+def test_the_upper_bound_is_never_returned():
+    values = TorchStream(0).uniform_float32(10 ** 6, 1.0, 1.0000001)
+    assert (values >= np.float32(1.0)).all() and (values < np.float32(1.0000001)).all()
