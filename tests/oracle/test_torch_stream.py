@@ -1,4 +1,4 @@
-"""The torch-compatible mt19937 stream: float32 uniform draws equal torch's bit for bit."""
+"""The torch-compatible mt19937 stream: float32 and float64 uniform draws equal torch's bit for bit."""
 import math
 
 import numpy as np
@@ -29,6 +29,23 @@ def test_seeds_wrap_to_32_bits_as_torchs_do(seed):
 def test_rand_matches_torch_bit_for_bit(seed, size):
     torch.manual_seed(seed)
     assert same_bits(TorchStream(seed).uniform_float32(size, 0.0, 1.0), torch.rand(size).numpy())
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_float64_rand_matches_torch_bit_for_bit(seed, size):
+    torch.manual_seed(seed)
+    assert same_bits(TorchStream(seed).uniform_float64(size, 0.0, 1.0),
+                     torch.rand(size, dtype=torch.float64).numpy())
+
+
+def test_mixed_float32_and_float64_draws_share_one_stream():
+    stream = TorchStream(9)
+    torch.manual_seed(9)
+    for size in (3, 1000, 17):
+        assert same_bits(stream.uniform_float64(size, -0.3, 1.7),
+                         torch.empty(size, dtype=torch.float64).uniform_(-0.3, 1.7).numpy())
+        assert same_bits(stream.uniform_float32(size, -2.0, 0.5), torch.empty(size).uniform_(-2.0, 0.5).numpy())
 
 
 @pytest.mark.parametrize("bounds", [(-1.0, 1.0), (-0.1, 0.3), (2.5, 1e4), (-1e-3, 1e-3)])

@@ -3,7 +3,10 @@
 The facts (torch 2.13, x86-64 Linux): ``torch.manual_seed(s)`` seeds a standard mt19937
 with ``s & 0xffffffff`` (``init_genrand``); a float32 ``uniform_(a, b)`` takes one 32-bit
 draw per element, in memory order, and computes ``fma(x, b − a, a)`` in float32 with
-``x = (r & 0xFFFFFF) · 2⁻²⁴``; a value that rounds up to ``b`` becomes ``a``.
+``x = (r & 0xFFFFFF) · 2⁻²⁴``; a value that rounds up to ``b`` becomes ``a``. A float64
+``uniform_`` takes ``random64()`` = (first draw ≪ 32) | second draw per element,
+``x = (random64 & (2⁵³ − 1)) · 2⁻⁵³``, and computes ``x·(b − a) + a`` without fusion
+(checked: 0 of 10⁵ values differ from torch's, where a fused form would differ in many).
 
 Here NumPy's ``MT19937`` bit generator produces the 32-bit draws (its state set to the
 ``init_genrand`` state, which NumPy's legacy ``RandomState(seed)`` computes), and the fused
@@ -12,7 +15,7 @@ float64; the sum is rounded to odd (TwoSum, then one ulp towards the error when 
 rounded sum is even), and a round-to-odd float64 rounds to float32 as the single rounding
 of the exact value would (53 ≥ 2·24 + 2). No Python loop per element.
 
-Not yet the default engine of ``linea.Generator``: normal_, randperm, float64 and the
+Not yet the default engine of ``linea.Generator``: normal_, randint, randperm and the
 DataLoader's draws follow in issue 16.
 """
 from __future__ import annotations
@@ -47,4 +50,13 @@ class TorchStream:
         total = np.where((error != 0) & even, np.nextafter(total, towards), total)  # round to odd
         values = total.astype(np.float32)
         values[values == high32] = low32
+        return values
+
+    def uniform_float64(self, count: int, low: float, high: float) -> np.ndarray:
+        """``torch.empty(count, dtype=torch.float64).uniform_(low, high)``, bit for bit."""
+        draws = self.random32(2 * int(count)).astype(np.uint64)
+        random64 = (draws[0::2] << np.uint64(32)) | draws[1::2]
+        unit = (random64 & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
+        values = unit * (float(high) - float(low)) + float(low)
+        values[values == float(high)] = float(low)
         return values
