@@ -72,6 +72,15 @@ def test_nn_linear_initialisation_reproduced(seed, shape):
     assert same_bits(bias, layer.bias.detach().numpy())
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 16, 17, 1000, 60000])
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_randperm_matches_torch(seed, n):
+    torch.manual_seed(seed)
+    stream = TorchStream(seed)
+    assert same_bits(stream.randperm(n), torch.randperm(n).numpy())
+    assert same_bits(stream.uniform_float32(20, 0.0, 1.0), torch.rand(20).numpy())  # the stream stays in step
+
+
 def test_the_upper_bound_is_never_returned():
     values = TorchStream(0).uniform_float32(10 ** 6, 1.0, 1.0000001)
     assert (values >= np.float32(1.0)).all() and (values < np.float32(1.0000001)).all()
