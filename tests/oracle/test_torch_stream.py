@@ -81,6 +81,22 @@ def test_randperm_matches_torch(seed, n):
     assert same_bits(stream.uniform_float32(20, 0.0, 1.0), torch.rand(20).numpy())  # the stream stays in step
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("seed", SEEDS[:4])
+def test_small_normal_draws_and_their_cache_match_torch(seed, dtype):
+    torch.manual_seed(seed)
+    stream = TorchStream(seed)
+    for count, mean, std in ((1, 0.0, 1.0), (5, 2.0, 0.5), (15, -1.0, 3.0), (2, 0.0, 1e-3)):
+        theirs = torch.empty(count, dtype=getattr(torch, dtype)).normal_(mean, std).numpy()
+        assert same_bits(stream.normal_small(count, mean, std, np.dtype(dtype)), theirs)
+    assert same_bits(stream.uniform_float32(7, 0.0, 1.0), torch.rand(7).numpy())
+
+
+def test_sixteen_or_more_normals_are_refused_not_guessed():
+    with pytest.raises(NotImplementedError, match="vectorised path"):
+        TorchStream(0).normal_small(16)
+
+
 def test_the_upper_bound_is_never_returned():
     values = TorchStream(0).uniform_float32(10 ** 6, 1.0, 1.0000001)
     assert (values >= np.float32(1.0)).all() and (values < np.float32(1.0000001)).all()

@@ -19,10 +19,19 @@ of the exact value would (53 ≥ 2·24 + 2). No Python loop per element.
 the draws and indices are vectorised, the swaps are a Python loop over lists (~17 ms for
 n = 60000 here, to become C).
 
-Not yet the default engine of ``linea.Generator``: normal_, randint and the
+``normal_`` of fewer than 16 elements is torch's scalar path: double Box–Muller on two
+float64 uniforms u1, u2 — r = √(−2·log1p(−u2)), θ = 2π·u1, value r·cos θ, with r·sin θ
+cached in the stream for the next scalar draw (``math``'s libm calls, as torch's) — then
+``fma(value, std, mean)`` in double and a cast to the tensor's dtype. The 16-and-more vectorised path (float32 AVX2 polynomials) is
+not reproduced yet and is refused.
+
+Not yet the default engine of ``linea.Generator``: the vectorised normal_, randint and the
 DataLoader's draws follow in issue 16.
 """
 from __future__ import annotations
+
+import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -36,6 +45,7 @@ class TorchStream:
         key = np.random.RandomState(int(seed) & 0xFFFFFFFF).get_state()[1]  # init_genrand
         self._bits = np.random.MT19937()
         self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": 624}}
+        self._cached_normal = None  # torch's next_double_normal_sample
 
     def random32(self, count: int) -> np.ndarray:
         """The next ``count`` 32-bit outputs of the mt19937 (torch's ``random()``)."""
@@ -74,3 +84,23 @@ class TorchStream:
         for i, j in enumerate((offsets + np.arange(steps, dtype=np.int64)).tolist()):
             order[i], order[j] = order[j], order[i]
         return np.array(order, dtype=np.int64)
+
+    def normal_small(self, count: int, mean: float = 0.0, std: float = 1.0, dtype=np.float64) -> np.ndarray:
+        """``torch.empty(count, dtype).normal_(mean, std)`` for count < 16, bit for bit."""
+        if not 0 <= int(count) < 16:
+            raise NotImplementedError(f"normal_ of {count} values: torch's vectorised path (16 or more "
+                                      "contiguous values) is not reproduced yet; fewer than 16 are")
+        values = []
+        for _ in range(int(count)):
+            if self._cached_normal is not None:
+                sample, self._cached_normal = self._cached_normal, None
+            else:
+                u1, u2 = self.uniform_float64(2, 0.0, 1.0).tolist()
+                radius = math.sqrt(-2.0 * math.log1p(-u2))
+                theta = 2.0 * math.pi * u1
+                self._cached_normal = radius * math.sin(theta)
+                sample = radius * math.cos(theta)
+            # torch fuses sample·std + mean: one rounding of the exact value (Fraction → float is
+            # correctly rounded); the unfused form differs in about a quarter of the values.
+            values.append(float(Fraction(sample) * Fraction(std) + Fraction(mean)))
+        return np.array(values, dtype=np.float64).astype(dtype)
