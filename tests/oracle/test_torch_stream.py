@@ -97,6 +97,19 @@ def test_sixteen_or_more_normals_are_refused_not_guessed():
         TorchStream(0).normal_small(16)
 
 
+@pytest.mark.parametrize("n", [1, 100, 1797])
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_dataloader_shuffle_orders_over_epochs_match_torch(seed, n):
+    torch.manual_seed(seed)
+    loader = torch.utils.data.DataLoader(list(range(n)), batch_size=32, shuffle=True)
+    theirs = [torch.cat(list(loader)).numpy() for _ in range(3)]
+    after = torch.rand(5).numpy()
+    stream = TorchStream(seed)
+    for epoch in theirs:
+        assert same_bits(stream.shuffled_epoch(n), epoch)
+    assert same_bits(stream.uniform_float32(5, 0.0, 1.0), after)  # four draws per epoch, no more
+
+
 def test_the_upper_bound_is_never_returned():
     values = TorchStream(0).uniform_float32(10 ** 6, 1.0, 1.0000001)
     assert (values >= np.float32(1.0)).all() and (values < np.float32(1.0000001)).all()

@@ -51,6 +51,23 @@ class TorchStream:
         """The next ``count`` 32-bit outputs of the mt19937 (torch's ``random()``)."""
         return self._bits.random_raw(int(count)).astype(np.uint32)
 
+    def random64(self, count: int) -> np.ndarray:
+        """torch's ``random64()``: (first 32-bit draw ≪ 32) | second, ``count`` times."""
+        draws = self.random32(2 * int(count)).astype(np.uint64)
+        return (draws[0::2] << np.uint64(32)) | draws[1::2]
+
+    def int64_seed(self) -> int:
+        """``int(torch.empty((), dtype=torch.int64).random_().item())``: random64 mod 2⁶³."""
+        return int(self.random64(1)[0] % np.uint64(2 ** 63))
+
+    def shuffled_epoch(self, n: int) -> np.ndarray:
+        """The order ``DataLoader(dataset_of_n, shuffle=True)`` (generator=None, no workers)
+        yields in one epoch, drawing what torch draws from the global stream: the loader
+        iterator's base seed, then the sampler's seed for a fresh generator that runs
+        ``randperm(n)``."""
+        self.int64_seed()  # _BaseDataLoaderIter's base seed (unused without workers)
+        return TorchStream(self.int64_seed()).randperm(n)
+
     def uniform_float32(self, count: int, low: float, high: float) -> np.ndarray:
         """``torch.empty(count).uniform_(low, high)`` after the same draws, bit for bit."""
         low32, high32 = np.float32(low), np.float32(high)
@@ -68,9 +85,7 @@ class TorchStream:
 
     def uniform_float64(self, count: int, low: float, high: float) -> np.ndarray:
         """``torch.empty(count, dtype=torch.float64).uniform_(low, high)``, bit for bit."""
-        draws = self.random32(2 * int(count)).astype(np.uint64)
-        random64 = (draws[0::2] << np.uint64(32)) | draws[1::2]
-        unit = (random64 & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
+        unit = (self.random64(count) & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
         values = unit * (float(high) - float(low)) + float(low)
         values[values == float(high)] = float(low)
         return values
