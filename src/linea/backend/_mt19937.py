@@ -22,11 +22,13 @@ n = 60000 here, to become C).
 ``normal_`` of fewer than 16 elements is torch's scalar path: double Box–Muller on two
 float64 uniforms u1, u2 — r = √(−2·log1p(−u2)), θ = 2π·u1, value r·cos θ, with r·sin θ
 cached in the stream for the next scalar draw (``math``'s libm calls, as torch's) — then
-``fma(value, std, mean)`` in double and a cast to the tensor's dtype. The 16-and-more vectorised path (float32 AVX2 polynomials) is
-not reproduced yet and is refused.
+``fma(value, std, mean)`` in double and a cast to the tensor's dtype. The vectorised path
+for 16 and more values (float32 AVX2 polynomials) is not reproduced yet and is refused.
 
-Not yet the default engine of ``linea.Generator``: the vectorised normal_, randint and the
-DataLoader's draws follow in issue 16.
+``shuffled_epoch(n)`` is one epoch of ``DataLoader(shuffle=True)`` without a generator.
+Not yet the default engine of ``linea.Generator`` (nn.init, rand, Tensor.uniform_,
+DataLoader and random_split still draw from NumPy's PCG64): that switch, the vectorised
+normal_, randint and ``generator=`` loaders follow in issue 16.
 """
 from __future__ import annotations
 
