@@ -221,22 +221,28 @@ def mlp_onnxruntime(params: dict) -> dict:
     return {"session.run": measure(lambda: session.run(None, feeds), params["budget"])}
 
 
+def _numpy_weights():
+    """The benchmark MLP's weights as hand-written NumPy uses them: (W.T contiguous, b)."""
+    return [(np.ascontiguousarray(w.T), b) for w, b in _mlp_weights()]
+
+
+def _numpy_forward(weights, x):
+    """The MLP's forward in hand-written NumPy: x @ W.T + b, ReLU between layers."""
+    h = x
+    last = len(weights) - 1
+    for i, (wt, b) in enumerate(weights):
+        h = h @ wt
+        h += b
+        if i < last:
+            np.maximum(h, 0, out=h)
+    return h
+
+
 def mlp_numpy(params: dict) -> dict:
     set_threads(params["threads"])
-    weights = [(np.ascontiguousarray(w.T), b) for w, b in _mlp_weights()]
+    weights = _numpy_weights()
     x = np.random.default_rng(3).standard_normal((params["batch"], MLP_SIZES[0])).astype(np.float32)
-    last = len(weights) - 1
-
-    def run():
-        h = x
-        for i, (wt, b) in enumerate(weights):
-            h = h @ wt
-            h += b
-            if i < last:
-                np.maximum(h, 0, out=h)
-        return h
-
-    return {"hand-written": measure(run, params["budget"])}
+    return {"hand-written": measure(lambda: _numpy_forward(weights, x), params["budget"])}
 
 
 # ---- training an epoch on the digits ------------------------------------------------------------
@@ -457,16 +463,6 @@ def precision_torch(params: dict) -> dict:
 DASK_CHUNK = 250_000
 
 
-def _dask_mlp():
-    import linea
-    from linea import nn
-
-    linea.manual_seed(0)
-    sizes = MLP_SIZES
-    return nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]),
-                         nn.ReLU(), nn.Linear(sizes[2], sizes[3]))
-
-
 def dask_linea(params: dict) -> dict:
     """Rows/s of linea.dask.predict over generated rows on a LocalCluster of N processes."""
     import time
@@ -485,8 +481,9 @@ def dask_linea(params: dict) -> dict:
             distributed.Client(cluster) as client:
         x = da.random.default_rng(0).standard_normal((rows, MLP_SIZES[0]), chunks=(DASK_CHUNK, MLP_SIZES[0]),
                                                       dtype=np.float32)
-        scores = linea.dask.predict(_dask_mlp(), x).sum()  # reduce on the workers: no 10⁷-row transfer
-        client.compute(linea.dask.predict(_dask_mlp(), x[:DASK_CHUNK]).sum()).result()  # warm-up
+        model = _linea_mlp()
+        scores = linea.dask.predict(model, x).sum()  # reduce on the workers: no 10⁷-row transfer
+        client.compute(linea.dask.predict(model, x[:DASK_CHUNK]).sum()).result()  # warm-up
         start = time.perf_counter()
         client.compute(scores).result()
         seconds = time.perf_counter() - start
@@ -498,20 +495,13 @@ def dask_numpy(params: dict) -> dict:
     import time
 
     set_threads(1)
-    model = _dask_mlp()
-    weights = [(layer.weight.numpy().T.copy(), layer.bias.numpy().copy()) for layer in model
-               if hasattr(layer, "weight")]
+    weights = _numpy_weights()
     rows = params["rows"]
     start = time.perf_counter()
     total = 0.0
     for index, first in enumerate(range(0, rows, DASK_CHUNK)):
-        h = np.random.default_rng(index).standard_normal((min(DASK_CHUNK, rows - first), MLP_SIZES[0]),
+        x = np.random.default_rng(index).standard_normal((min(DASK_CHUNK, rows - first), MLP_SIZES[0]),
                                                          dtype=np.float32)
-        for i, (wt, b) in enumerate(weights):
-            h = h @ wt
-            h += b
-            if i < len(weights) - 1:
-                np.maximum(h, 0, out=h)
-        total += float(h.sum())
+        total += float(_numpy_forward(weights, x).sum())
     seconds = time.perf_counter() - start
     return {"rows_per_s": rows / seconds, "seconds": seconds}
