@@ -60,6 +60,11 @@ def _unavailable(name) -> Exception:
                                "is not built yet; tensors and models stay on 'cpu'")
 
 
+def cuda_device_name(index=None) -> str:
+    """What ``.cuda(index)`` asks for, as a device string: "cuda", "cuda:1", or as given."""
+    return "cuda" if index is None else f"cuda:{index}" if isinstance(index, int) else str(index)
+
+
 def check_device(where) -> None:
     """Raise unless ``where`` is None or the CPU (the only device linea has for now)."""
     if where is not None:
@@ -672,7 +677,7 @@ class Tensor:
         return self
 
     def cuda(self, device=None):
-        raise _unavailable("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
+        raise _unavailable(cuda_device_name(device))
 
 
 _new_tensor = object.__new__

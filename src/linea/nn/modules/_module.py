@@ -14,7 +14,7 @@ from linea._autograd import zero_grads
 from linea.backend import copy_into, kind_of, namespace_of, xp
 from linea._dtype import is_floating
 from linea._errors import StateDictError
-from linea._tensor import Tensor, check_device, host_array, is_device_argument
+from linea._tensor import Tensor, check_device, cuda_device_name, host_array, is_device_argument
 from linea.nn.modules._parameter import Parameter, UninitializedParameter
 from linea._versions import mark_written
 
@@ -320,7 +320,7 @@ class Module:
 
     def cuda(self, device=None) -> "Module":
         """Raises, saying what is missing: linea's CUDA backend (CuPy) is not built yet."""
-        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
+        return self.to(cuda_device_name(device))
 
     # ---- state dict -------------------------------------------------------
     def _state_entries(self, prefix: str = ""):
