@@ -51,7 +51,9 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, w1: float, beta2
         if type(array) is not np.ndarray or array.dtype != dtype or array.shape != param.shape \
                 or not array.flags.c_contiguous:
             return False
-    if not param.flags.writeable or np.shares_memory(param, grad):
+    # may_share_memory only compares bounds (cheap on this per-step path); an overlap, real or
+    # not, leaves the update to the NumPy path, which gives the same bits.
+    if not param.flags.writeable or np.may_share_memory(param, grad):
         return False
     _native.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, float(w1), float(beta2),
                       float(1 - beta2), float(bias_correction2_sqrt), float(eps), float(-step_size))
