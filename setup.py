@@ -1,4 +1,5 @@
-"""Builds linea's optional C kernels (int8 matrix product, one-pass Adam); linea works without them.
+"""Builds linea's optional C kernels (int8 matrix product, one-pass Adam,
+torch's normal_ and randperm); linea works without them.
 
 Both extensions are ``optional``: where no C compiler is present, or it fails, pip
 still installs linea, and ``linea.quantization.kernel_info()`` and
@@ -17,5 +18,11 @@ setup(ext_modules=[Extension(
     sources=["src/linea/backend/_adam_kernel.c"],
     # -fno-math-errno lets sqrt vectorise; it changes no result (sqrt is correctly rounded).
     extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-std=c11"],
+    optional=True,
+), Extension(
+    "linea.backend._torch_random_kernel",
+    sources=["src/linea/backend/_torch_random_kernel.c"],
+    # -ffp-contract=off: every fused multiply-add is an explicit fmaf, placed as torch's build fuses.
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-std=gnu11"],
     optional=True,
 )])

@@ -9,7 +9,7 @@ import numbers
 
 from linea import _dtype
 from linea.backend import from_host, host_dtype, xp
-from linea._random import draw_normal, draw_uniform, numpy_generator
+from linea._random import draw_integers, draw_normal, draw_permutation, draw_uniform
 from linea._tensor import Tensor, check_device
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "empty", "full", "rand",
@@ -159,7 +159,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = 
     return _new(array, requires_grad)
 
 
-def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None) -> Tensor:
+def randint(low=0, high=None, size=(), *, generator=None, dtype=None, device=None) -> Tensor:
     """Integers drawn uniformly from [low, high) (``randint(high, size)`` also works)."""
     check_device(device)
     if high is None:
@@ -167,7 +167,7 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
     if isinstance(high, (tuple, list)):
         low, high, size = 0, low, high
     numpy_dtype = xp.int64 if dtype is None else _dtype.as_dtype(dtype).numpy
-    values = numpy_generator(generator).integers(low, high, size=_size((tuple(size),), "randint"))
+    values = draw_integers(int(low), int(high), _size((tuple(size),), "randint"), generator)
     return Tensor._make(from_host(values.astype(numpy_dtype)))
 
 
@@ -175,7 +175,7 @@ def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     """A random permutation of 0 … n-1."""
     check_device(device)
     numpy_dtype = xp.int64 if dtype is None else _dtype.as_dtype(dtype).numpy
-    return Tensor._make(from_host(numpy_generator(generator).permutation(int(n)).astype(numpy_dtype)))
+    return Tensor._make(from_host(draw_permutation(int(n), generator).astype(numpy_dtype)))
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None,

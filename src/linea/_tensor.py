@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import is_grad_enabled, note_data_read, run_backward
-from linea.backend import copy_into, from_host, namespace_of, to_host, xp
+from linea.backend import copy_into, from_host, host_dtype, namespace_of, to_host, xp
 from linea._errors import DTypeError, ShapeError
 from linea._versions import mark_written, version_of
 
@@ -401,6 +401,22 @@ class Tensor:
 
         self._check_inplace("normal_")
         fill_normal(self._data, mean, std, generator)
+        mark_written(self._data)
+        return self
+
+    def random_(self, from_=None, to=None, *, generator=None) -> "Tensor":
+        """Fill with integers: ``random_()`` every integer the dtype holds exactly (from 0),
+        ``random_(to)`` on [0, to), ``random_(from_, to)`` on [from_, to) — torch's draws."""
+        from linea._random import draw_full_range, draw_integers
+
+        self._check_inplace("random_")
+        dtype = host_dtype(self._data.dtype)
+        if from_ is None and to is None:
+            values = draw_full_range(self.shape, dtype, generator)
+        else:
+            low, high = (0, from_) if to is None else (from_, to)
+            values = draw_integers(int(low), int(high), self.shape, generator).astype(dtype)
+        copy_into(self._data, values)
         mark_written(self._data)
         return self
 

@@ -88,13 +88,67 @@ def test_small_normal_draws_and_their_cache_match_torch(seed, dtype):
     stream = TorchStream(seed)
     for count, mean, std in ((1, 0.0, 1.0), (5, 2.0, 0.5), (15, -1.0, 3.0), (2, 0.0, 1e-3)):
         theirs = torch.empty(count, dtype=getattr(torch, dtype)).normal_(mean, std).numpy()
-        assert same_bits(stream.normal_small(count, mean, std, np.dtype(dtype)), theirs)
+        assert same_bits(stream.normal(count, mean, std, np.dtype(dtype)), theirs)
     assert same_bits(stream.uniform_float32(7, 0.0, 1.0), torch.rand(7).numpy())
 
 
-def test_sixteen_or_more_normals_are_refused_not_guessed():
-    with pytest.raises(NotImplementedError, match="vectorised path"):
-        TorchStream(0).normal_small(16)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_normal_matches_torch_bit_for_bit_at_every_size(seed, dtype, size):
+    """16 and more: torch's vectorised Box–Muller (Cephes float polynomials in float32)."""
+    torch.manual_seed(seed)
+    stream = TorchStream(seed)
+    for mean, std in ((0.0, 1.0), (0.3, 0.02)):
+        theirs = torch.empty(size, dtype=getattr(torch, dtype)).normal_(mean, std).numpy()
+        assert same_bits(stream.normal(size, mean, std, np.dtype(dtype)), theirs)
+    assert stream.get_state() == torch.get_rng_state().numpy().tobytes()
+
+
+@pytest.mark.parametrize("size", [16, 17, 33, 1000])
+def test_the_numpy_path_gives_the_c_kernels_bits(monkeypatch, size):
+    """Without the C kernel (LINEA_RANDOM_KERNEL=numpy), the same values, only slower."""
+    fast = TorchStream(5)
+    expected = [fast.normal(size, 0.5, 2.0, np.float32), fast.normal(size, 0.0, 1.0, np.float64),
+                fast.uniform_float32(size, -1.0, 1.0), fast.randperm(size)]
+    monkeypatch.setenv("LINEA_RANDOM_KERNEL", "numpy")
+    slow = TorchStream(5)
+    got = [slow.normal(size, 0.5, 2.0, np.float32), slow.normal(size, 0.0, 1.0, np.float64),
+           slow.uniform_float32(size, -1.0, 1.0), slow.randperm(size)]
+    for ours, reference in zip(got, expected):
+        assert same_bits(ours, reference)
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_randint_matches_torch(seed):
+    torch.manual_seed(seed)
+    stream = TorchStream(seed)
+    for low, high, count in ((0, 10, 1000), (-5, 3, 17), (0, 2 ** 40, 100), (7, 8, 3), (0, 2 ** 32, 5)):
+        assert same_bits(stream.integers(low, high, count), torch.randint(low, high, (count,)).numpy())
+
+
+def test_state_bytes_are_torchs_and_restore_the_position():
+    torch.manual_seed(2 ** 40 + 7)
+    stream = TorchStream(2 ** 40 + 7)
+    assert stream.get_state() == torch.get_rng_state().numpy().tobytes()  # fresh: left 1, next 0
+    for draw in (lambda s: s.uniform_float32(3, 0, 1), lambda s: s.normal(3, 0, 1, np.float64),
+                 lambda s: s.uniform_float32(615, 0, 1), lambda s: s.uniform_float32(1, 0, 1)):
+        draw(stream)
+    torch.rand(3), torch.randn(3, dtype=torch.float64), torch.rand(615), torch.rand(1)
+    state = torch.get_rng_state().numpy().tobytes()
+    assert stream.get_state() == state  # includes the cached normal
+    copy = TorchStream(0)
+    copy.set_state(state)
+    assert same_bits(copy.normal(5, 0, 1, np.float64), torch.randn(5, dtype=torch.float64).numpy())
+
+
+@pytest.mark.parametrize("broken", [b"", b"\0" * 5055, b"\xff" * 5056])
+def test_a_broken_state_is_refused_and_changes_nothing(broken):
+    stream = TorchStream(3)
+    before = stream.get_state()
+    with pytest.raises(ValueError):
+        stream.set_state(broken)
+    assert stream.get_state() == before
 
 
 @pytest.mark.parametrize("n", [1, 100, 1797])

@@ -505,3 +505,42 @@ def dask_numpy(params: dict) -> dict:
         total += float(_numpy_forward(weights, x).sum())
     seconds = time.perf_counter() - start
     return {"rows_per_s": rows / seconds, "seconds": seconds}
+
+
+# ---- seeded random draws (torch's stream) --------------------------------------------------------
+
+def random_linea(params: dict) -> dict:
+    """Times of linea's torch-compatible draws: normal_ of 10⁶ and of 64, randperm(60000), nn.Linear(784, 256)."""
+    import linea
+    from linea.backend._box_muller import kernel_info
+
+    set_threads(params["threads"])
+    budget = params["budget"]
+    big, small = linea.empty(10 ** 6), linea.empty(64)
+    return {"normal_1e6": measure(lambda: big.normal_(), budget),
+            "normal_64": measure(lambda: small.normal_(), budget),
+            "randperm_60000": measure(lambda: linea.randperm(60000), budget),
+            "linear_init": measure(lambda: linea.nn.Linear(784, 256), budget),
+            "kernel": kernel_info()["path"]}
+
+
+def random_numpy(params: dict) -> dict:
+    """NumPy's PCG64 for the same sizes (the bulk-noise baseline)."""
+    generator = np.random.default_rng(0)
+    big, budget = np.empty(10 ** 6, np.float32), params["budget"]
+    return {"normal_1e6": measure(lambda: generator.standard_normal(out=big, dtype=np.float32), budget),
+            "randperm_60000": measure(lambda: generator.permutation(60000), budget)}
+
+
+def random_torch(params: dict) -> dict:
+    try:
+        import torch
+    except ImportError:
+        return {"skipped": "torch not installed (pip install -e '.[test]')"}
+    torch.set_num_threads(params["threads"])
+    budget = params["budget"]
+    big, small = torch.empty(10 ** 6), torch.empty(64)
+    return {"normal_1e6": measure(lambda: big.normal_(), budget),
+            "normal_64": measure(lambda: small.normal_(), budget),
+            "randperm_60000": measure(lambda: torch.randperm(60000), budget),
+            "linear_init": measure(lambda: torch.nn.Linear(784, 256), budget)}

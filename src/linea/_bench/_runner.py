@@ -97,7 +97,7 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
     budget = 0.05 if quick else 0.4
     base = {"threads": threads, "budget": budget, "rounds": rounds or (1 if quick else 3)}
     sections = set(sections or ("environment", "import", "linear", "mlp", "train", "dask", "memory",
-                                "precision"))
+                                "precision", "random"))
     results: dict = {"threads": threads, "quick": quick}
     if "import" in sections:
         progress("timing `import linea` …")
@@ -139,6 +139,9 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
         single = {**base, "rounds": 1, "rows": rows}
         results["dask"] = {"rows": rows, "numpy": run_case("dask_numpy", single),
                            **{f"linea_{n}": run_case("dask_linea", {**single, "workers": n}) for n in (1, 2)}}
+    if "random" in sections:
+        progress("seeded draws (torch's stream) …")
+        results["random"] = {c: run_case(f"random_{c}", base) for c in ("linea", "numpy", "torch")}
     if "memory" in sections:
         progress("peak memory of a training step …")
         results["memory"] = {c: run_case(f"memory_{c}", {**base, "rounds": 1}) for c in ("linea", "torch")}
@@ -232,6 +235,8 @@ def format_report(results: dict) -> str:
             out.append(f"  {label:<22} " + (f"{value:12,.0f} rows/s" if value else str(dask[key].get("skipped")))
                        + (f"  (2 workers / 1: {value / one:.2f}×)" if key == "linea_2" and value and one else ""))
         out.append("")
+    if results.get("random"):
+        out.extend(_random_report(results["random"]))
     if results.get("memory"):
         out.append("Peak memory of one training step (MLP 1024→4096→1024, batch 256, Adam), above setup")
         for competitor in ("linea", "torch"):
@@ -239,6 +244,23 @@ def format_report(results: dict) -> str:
             out.append(f"  {competitor:<8} " + (f"{value / 2 ** 20:8.1f} MiB" if value is not None
                                                 else str(results["memory"][competitor].get("skipped"))))
     return "\n".join(out)
+
+
+def _random_report(random: dict) -> list:
+    ours, numpy, torch = random["linea"], random["numpy"], random["torch"]
+    out = [f"Seeded draws, torch's stream bit for bit (linea kernel: {ours.get('kernel', '?')}; "
+           "ratios: linea time / that time; < 1 means linea is faster)"]
+    labels = (("normal_1e6", "normal_ of 10⁶ float32"), ("normal_64", "normal_ of 64"),
+              ("randperm_60000", "randperm(60000)"), ("linear_init", "nn.Linear(784, 256)"))
+    for key, label in labels:
+        cells = [f"  {label:<24}{_time(ours[key])}"]
+        for name, theirs in (("PyTorch", torch), ("NumPy PCG64", numpy)):
+            if theirs.get(key):
+                cells.append(f"{name} {_time(theirs[key]).strip()} (linea/{name.split()[0]} "
+                             f"{ours[key] / theirs[key]:.2f}×)")
+        out.append("  ".join(cells))
+    out.append("")
+    return out
 
 
 def _precision_report(rows, threads) -> list:

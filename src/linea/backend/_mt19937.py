@@ -1,57 +1,82 @@
-"""PyTorch's CPU random stream (mt19937), reproduced bit for bit — the first draws.
+"""PyTorch's CPU random stream (mt19937), reproduced bit for bit (torch 2.13, x86-64 Linux).
 
-The facts (torch 2.13, x86-64 Linux): ``torch.manual_seed(s)`` seeds a standard mt19937
-with ``s & 0xffffffff`` (``init_genrand``); a float32 ``uniform_(a, b)`` takes one 32-bit
-draw per element, in memory order, and computes ``fma(x, b − a, a)`` in float32 with
-``x = (r & 0xFFFFFF) · 2⁻²⁴``; a value that rounds up to ``b`` becomes ``a``. A float64
-``uniform_`` takes ``random64()`` = (first draw ≪ 32) | second draw per element,
-``x = (random64 & (2⁵³ − 1)) · 2⁻⁵³``, and computes ``x·(b − a) + a`` without fusion
-(checked: 0 of 10⁵ values differ from torch's, where a fused form would differ in many).
+The facts, each checked against torch by tests/oracle/test_torch_stream.py:
 
-Here NumPy's ``MT19937`` bit generator produces the 32-bit draws (its state set to the
-``init_genrand`` state, which NumPy's legacy ``RandomState(seed)`` computes), and the fused
-multiply-add is emulated exactly: the product of a 24-bit x and a float32 span is exact in
-float64; the sum is rounded to odd (TwoSum, then one ulp towards the error when the
-rounded sum is even), and a round-to-odd float64 rounds to float32 as the single rounding
-of the exact value would (53 ≥ 2·24 + 2). No Python loop per element.
+- ``torch.manual_seed(s)`` seeds a standard mt19937 with ``s & 0xffffffff``
+  (``init_genrand``); ``random64()`` is (first 32-bit draw ≪ 32) | second.
+- float32 ``uniform_(a, b)``: one 32-bit draw per element in memory order,
+  ``fma(x, b − a, a)`` in float32 with ``x = (r & 0xFFFFFF)·2⁻²⁴``; float64: ``random64()``
+  per element, ``x = (r & (2⁵³ − 1))·2⁻⁵³``, ``x·(b − a) + a`` unfused. A value that
+  rounds up to b becomes a.
+- ``normal_`` of fewer than 16 values (or of a non-contiguous tensor): scalar double
+  Box–Muller on two float64 uniforms — r = √(−2·log1p(−u2)), θ = 2π·u1, value r·cos θ,
+  r·sin θ cached for the next scalar draw — then ``fma(value, std, mean)`` and a cast.
+  16 and more: n uniforms, then Box–Muller on blocks of 16 (``_box_muller``); when
+  n % 16 ≠ 0, 16 fresh uniforms are drawn and their normals overwrite the last 16.
+- ``randint(low, high)``: ``random() % (high − low) + low`` per element (``random64()``
+  where the range is 2³² or more). ``randperm(n)``: Fisher–Yates, swapping r[i] and
+  r[i + random() % (n − i)] for i < n − 1.
+- ``get_rng_state()`` is 5056 bytes: the seed, mt19937's ``left``/``seeded``/``next`` and
+  624 state words as uint64, the cached double normal, then a float cache.
 
-``randperm(n)`` is Fisher–Yates: for i < n − 1, swap r[i] with r[i + random() % (n − i)];
-the draws and indices are vectorised, the swaps are a Python loop over lists (~17 ms for
-n = 60000 here, to become C).
-
-``normal_`` of fewer than 16 elements is torch's scalar path: double Box–Muller on two
-float64 uniforms u1, u2 — r = √(−2·log1p(−u2)), θ = 2π·u1, value r·cos θ, with r·sin θ
-cached in the stream for the next scalar draw (``math``'s libm calls, as torch's) — then
-``fma(value, std, mean)`` in double and a cast to the tensor's dtype. The vectorised path
-for 16 and more values (float32 AVX2 polynomials) is not reproduced yet and is refused.
-
-``shuffled_epoch(n)`` is one epoch of ``DataLoader(shuffle=True)`` without a generator.
-Not yet the default engine of ``linea.Generator`` (nn.init, rand, Tensor.uniform_,
-DataLoader and random_split still draw from NumPy's PCG64): that switch, the vectorised
-normal_, randint and ``generator=`` loaders follow in issue 16.
+NumPy's ``MT19937`` bit generator produces the 32-bit draws (its state set to the
+``init_genrand`` state); nothing here loops in Python per element.
 """
 from __future__ import annotations
 
 import math
+import struct
 from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["TorchStream"]
+from linea.backend._box_muller import box_muller, fisher_yates, uniform_float32
+
+__all__ = ["TorchStream", "STATE_BYTES"]
+
+#: len(torch.get_rng_state()) for a CPU generator.
+STATE_BYTES = 5056
+_WORDS = 624
+_HEADER = struct.Struct("<QiiQ")  # the_initial_seed, left, seeded, next
+_DOUBLE_CACHE = struct.Struct("<dddi")  # normal_x, normal_y (the cached value), normal_rho, valid
+_FLOAT_CACHE = struct.Struct("<f?")
+_DOUBLE_AT, _FLOAT_AT = _HEADER.size + 8 * _WORDS, _HEADER.size + 8 * _WORDS + 32
+#: randperm(n) uses ``random() % (n − i)`` below this n; torch switches algorithm above it.
+RANDPERM_LIMIT = (2 ** 32 - 1) // 20
+
+
+def _seeded_key(seed: int) -> np.ndarray:
+    return np.random.RandomState(int(seed) & 0xFFFFFFFF).get_state()[1]  # init_genrand
 
 
 class TorchStream:
-    """A torch-compatible CPU stream: ``TorchStream(0).uniform_float32(n, a, b)``."""
+    """A torch-compatible CPU stream: ``TorchStream(0).uniform_float32(n, a, b)`` is ``torch.rand(n)``."""
 
     def __init__(self, seed: int) -> None:
-        key = np.random.RandomState(int(seed) & 0xFFFFFFFF).get_state()[1]  # init_genrand
         self._bits = np.random.MT19937()
-        self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": 624}}
-        self._cached_normal = None  # torch's next_double_normal_sample
+        self._draws = np.random.Generator(self._bits)  # integers(0, 2³², uint32) are the raw outputs
+        self.reseed(seed)
 
+    def reseed(self, seed: int) -> None:
+        """``torch.manual_seed(seed)`` for this stream (any 64-bit seed; mt19937 sees its low 32 bits)."""
+        self._seed = int(seed)
+        self._bits.state = {"bit_generator": "MT19937", "state": {"key": _seeded_key(seed), "pos": _WORDS}}
+        self._fresh = True  # no draw since seeding: torch's state reads left = 1, next = 0
+        self._cached_normal = None  # torch's next_double_normal_sample
+        self._cached_float_normal = None  # next_float_normal_sample (kept for get_state only)
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    # -- raw draws -----------------------------------------------------------------------------
     def random32(self, count: int) -> np.ndarray:
         """The next ``count`` 32-bit outputs of the mt19937 (torch's ``random()``)."""
-        return self._bits.random_raw(int(count)).astype(np.uint32)
+        if count:
+            self._fresh = False
+        if count < 4096:  # random_raw has the smaller fixed cost, integers the faster loop
+            return self._bits.random_raw(int(count)).astype(np.uint32)
+        return self._draws.integers(0, 2 ** 32, size=int(count), dtype=np.uint32)
 
     def random64(self, count: int) -> np.ndarray:
         """torch's ``random64()``: (first 32-bit draw ≪ 32) | second, ``count`` times."""
@@ -62,28 +87,10 @@ class TorchStream:
         """``int(torch.empty((), dtype=torch.int64).random_().item())``: random64 mod 2⁶³."""
         return int(self.random64(1)[0] % np.uint64(2 ** 63))
 
-    def shuffled_epoch(self, n: int) -> np.ndarray:
-        """The order ``DataLoader(dataset_of_n, shuffle=True)`` (generator=None, no workers)
-        yields in one epoch, drawing what torch draws from the global stream: the loader
-        iterator's base seed, then the sampler's seed for a fresh generator that runs
-        ``randperm(n)``."""
-        self.int64_seed()  # _BaseDataLoaderIter's base seed (unused without workers)
-        return TorchStream(self.int64_seed()).randperm(n)
-
+    # -- uniform -------------------------------------------------------------------------------
     def uniform_float32(self, count: int, low: float, high: float) -> np.ndarray:
         """``torch.empty(count).uniform_(low, high)`` after the same draws, bit for bit."""
-        low32, high32 = np.float32(low), np.float32(high)
-        unit = (self.random32(count) & 0xFFFFFF).astype(np.float64) * 2.0 ** -24
-        product = unit * np.float64(high32 - low32)  # exact: 24 × 24 significant bits
-        total = product + np.float64(low32)
-        virtual = total - product  # TwoSum: error = exact sum − rounded sum
-        error = (product - (total - virtual)) + (np.float64(low32) - virtual)
-        even = (total.view(np.uint64) & 1) == 0
-        towards = np.where(error > 0, np.inf, -np.inf)
-        total = np.where((error != 0) & even, np.nextafter(total, towards), total)  # round to odd
-        values = total.astype(np.float32)
-        values[values == high32] = low32
-        return values
+        return uniform_float32(self.random32(count), low, high)
 
     def uniform_float64(self, count: int, low: float, high: float) -> np.ndarray:
         """``torch.empty(count, dtype=torch.float64).uniform_(low, high)``, bit for bit."""
@@ -92,22 +99,18 @@ class TorchStream:
         values[values == float(high)] = float(low)
         return values
 
-    def randperm(self, n: int) -> np.ndarray:
-        """``torch.randperm(n)`` (int64) after the same draws, bit for bit."""
-        n = int(n)
-        steps = max(n - 1, 0)
-        offsets = self.random32(steps).astype(np.int64) % (n - np.arange(steps, dtype=np.int64))
-        order = list(range(n))
-        for i, j in enumerate((offsets + np.arange(steps, dtype=np.int64)).tolist()):
-            order[i], order[j] = order[j], order[i]
-        return np.array(order, dtype=np.int64)
+    def uniform(self, count: int, low: float, high: float, dtype) -> np.ndarray:
+        """``uniform_`` of ``count`` values of ``dtype``: float64 drawn as float64, every other float
+        dtype as float32 and cast (torch's float16/bfloat16 arithmetic is not reproduced)."""
+        if np.dtype(dtype) == np.float64:
+            return self.uniform_float64(count, low, high)
+        return self.uniform_float32(count, low, high).astype(dtype, copy=False)
 
-    def normal_small(self, count: int, mean: float = 0.0, std: float = 1.0, dtype=np.float64) -> np.ndarray:
-        """``torch.empty(count, dtype).normal_(mean, std)`` for count < 16, bit for bit."""
-        if not 0 <= int(count) < 16:
-            raise NotImplementedError(f"normal_ of {count} values: torch's vectorised path (16 or more "
-                                      "contiguous values) is not reproduced yet; fewer than 16 are")
+    # -- normal --------------------------------------------------------------------------------
+    def normal_scalar(self, count: int, mean: float, std: float) -> np.ndarray:
+        """torch's scalar ``normal_`` path (float64 values; the caller casts), ``count`` values."""
         values = []
+        mean_exact, std_exact = Fraction(mean), Fraction(std)
         for _ in range(int(count)):
             if self._cached_normal is not None:
                 sample, self._cached_normal = self._cached_normal, None
@@ -117,7 +120,124 @@ class TorchStream:
                 theta = 2.0 * math.pi * u1
                 self._cached_normal = radius * math.sin(theta)
                 sample = radius * math.cos(theta)
-            # torch fuses sample·std + mean: one rounding of the exact value (Fraction → float is
-            # correctly rounded); the unfused form differs in about a quarter of the values.
-            values.append(float(Fraction(sample) * Fraction(std) + Fraction(mean)))
-        return np.array(values, dtype=np.float64).astype(dtype)
+            # torch fuses sample·std + mean: one rounding of the exact value.
+            values.append(float(Fraction(sample) * std_exact + mean_exact))
+        return np.array(values, dtype=np.float64)
+
+    def normal(self, count: int, mean: float = 0.0, std: float = 1.0, dtype=np.float32) -> np.ndarray:
+        """``torch.empty(count, dtype).normal_(mean, std)`` (contiguous) after the same draws.
+
+        Bit for bit in float32 and float64; other float dtypes take the float32 values, cast
+        (torch computes them in their own arithmetic, which is not reproduced).
+        """
+        count, dtype = int(count), np.dtype(dtype)
+        if count < 16:
+            return self.normal_scalar(count, mean, std).astype(dtype)
+        work = np.float64 if dtype == np.float64 else np.float32
+        draw = self.uniform_float64 if work == np.float64 else self.uniform_float32
+        values = draw(count, 0.0, 1.0)
+        box_muller(values, mean, std)
+        if count % 16:
+            tail = draw(16, 0.0, 1.0)
+            box_muller(tail, mean, std)
+            values[-16:] = tail
+        return values.astype(dtype, copy=False)
+
+    # -- in place, a chunk at a time ----------------------------------------------------------------
+    _CHUNK = 1 << 20
+
+    def fill_uniform(self, array: np.ndarray, low: float, high: float) -> None:
+        """``uniform`` into the float32/float64 ``array`` in C order of its shape (whatever its
+        memory layout), a block of rows at a time: the values of one call, with one block
+        (≤ 4 MiB or one row) of extra memory instead of the array's size."""
+        if array.ndim <= 1 or array.flags.c_contiguous:
+            flat = array.reshape(-1)
+            for start in range(0, flat.size, self._CHUNK):
+                part = flat[start:start + self._CHUNK]
+                part[...] = self.uniform(part.size, low, high, array.dtype)
+            return
+        row = math.prod(array.shape[1:])
+        block = max(1, self._CHUNK // max(row, 1))
+        for start in range(0, array.shape[0], block):
+            part = array[start:start + block]
+            part[...] = self.uniform(part.size, low, high, array.dtype).reshape(part.shape)
+
+    def fill_normal(self, flat: np.ndarray, mean: float, std: float) -> None:
+        """``normal`` into the contiguous 1-D float32/float64 ``flat``: the uniforms are drawn into
+        it and turned into normals in place, as torch does (no array-sized temporary)."""
+        if flat.size < 16:
+            flat[...] = self.normal_scalar(flat.size, mean, std)
+            return
+        self.fill_uniform(flat, 0.0, 1.0)
+        box_muller(flat, mean, std)
+        if flat.size % 16:
+            flat[-16:] = self.normal(16, mean, std, flat.dtype)
+
+    # -- integers ------------------------------------------------------------------------------
+    def integers(self, low: int, high: int, count: int) -> np.ndarray:
+        """``torch.randint(low, high, (count,))`` (int64) after the same draws."""
+        span = int(high) - int(low)
+        if span <= 0:
+            raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        if span >= 2 ** 32:
+            return (self.random64(count) % np.uint64(span)).astype(np.int64) + np.int64(low)
+        return (self.random32(count).astype(np.int64) % span) + np.int64(low)
+
+    def randperm(self, n: int) -> np.ndarray:
+        """``torch.randperm(n)`` (int64) after the same draws, bit for bit."""
+        n = int(n)
+        if n >= RANDPERM_LIMIT:
+            raise NotImplementedError(f"randperm({n}): torch uses another algorithm from n = "
+                                      f"{RANDPERM_LIMIT}, which linea does not reproduce")
+        steps = max(n - 1, 0)
+        positions = np.arange(steps, dtype=np.int64)
+        targets = self.random32(steps).astype(np.int64) % (n - positions) + positions
+        order = np.arange(n, dtype=np.int64)
+        fisher_yates(order, targets)
+        return order
+
+    def shuffled_epoch(self, n: int) -> np.ndarray:
+        """The order ``DataLoader(dataset_of_n, shuffle=True)`` (generator=None, no workers)
+        yields in one epoch, drawing what torch draws from the global stream: the loader
+        iterator's base seed, then the sampler's seed for a fresh generator that runs
+        ``randperm(n)``."""
+        self.int64_seed()  # _BaseDataLoaderIter's base seed (unused without workers)
+        return TorchStream(self.int64_seed()).randperm(n)
+
+    # -- state ---------------------------------------------------------------------------------
+    def get_state(self) -> bytes:
+        """The bytes of ``torch.get_rng_state()`` for this stream's position."""
+        state = self._bits.state["state"]
+        position = int(state["pos"])
+        left, following = (1, 0) if self._fresh else (_WORDS + 1 - position, position)
+        cached = self._cached_normal
+        float_cached = self._cached_float_normal
+        return b"".join([
+            _HEADER.pack(self._seed & (2 ** 64 - 1), left, 1, following),
+            np.asarray(state["key"], dtype="<u8").tobytes(),
+            _DOUBLE_CACHE.pack(0.0, 0.0 if cached is None else cached, 0.0, int(cached is not None)),
+            b"\0" * 4,
+            _FLOAT_CACHE.pack(0.0 if float_cached is None else float_cached, float_cached is not None),
+            b"\0" * 3,
+        ])
+
+    def set_state(self, data: bytes) -> None:
+        """Move to the position ``data`` (bytes of ``torch.get_rng_state()``) describes.
+
+        Raises ValueError, changing nothing, for anything else.
+        """
+        data = bytes(data)
+        if len(data) != STATE_BYTES:
+            raise ValueError(f"a generator state is {STATE_BYTES} bytes (torch.get_rng_state()), got {len(data)}")
+        seed, left, seeded, following = _HEADER.unpack_from(data, 0)
+        words = np.frombuffer(data, dtype="<u8", count=_WORDS, offset=_HEADER.size)
+        if not 1 <= left <= _WORDS or seeded not in (0, 1) or following > _WORDS or words.max() >= 2 ** 32:
+            raise ValueError(f"not an mt19937 state: left={left}, seeded={seeded}, next={following}, "
+                             f"largest word {int(words.max())} (words are 32-bit)")
+        _, normal_y, _, normal_valid = _DOUBLE_CACHE.unpack_from(data, _DOUBLE_AT)
+        float_value, float_valid = _FLOAT_CACHE.unpack_from(data, _FLOAT_AT)
+        self._bits.state = {"bit_generator": "MT19937",
+                            "state": {"key": words.astype(np.uint32), "pos": _WORDS + 1 - left}}
+        self._seed, self._fresh = seed, following == 0 and left == 1
+        self._cached_normal = normal_y if normal_valid else None
+        self._cached_float_normal = float_value if float_valid else None

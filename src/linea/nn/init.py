@@ -185,13 +185,38 @@ def truncated_normal_array(shape, dtype, mean, std, low, high, generator=None):
 @no_grad()
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator=None) -> Tensor:
-    """N(mean, std²) truncated to [a, b] (absolute bounds, as in PyTorch)."""
+    """N(mean, std²) truncated to [a, b] (absolute bounds, as in PyTorch).
+
+    Where [a, b] holds more than 30 % of the mass (the default ±2σ window holds 95 %),
+    torch's algorithm: draw ``normal_``, redraw the whole tensor and keep the new values
+    where an old one fell outside, until none does — the same values as torch after the
+    same seed. A narrower window uses the inverse CDF: the same distribution, other values.
+    """
     if a >= b:
         raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
-    copy_into(_check(tensor)._data, truncated_normal_array(
-        tensor.shape, host_dtype(tensor._data.dtype), mean, std, a, b, generator))
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+    dtype = host_dtype(_check(tensor)._data.dtype)
+    mass = (math.erf((b - mean) / std / math.sqrt(2.0)) - math.erf((a - mean) / std / math.sqrt(2.0))) / 2.0
+    if mass > 0.3:  # torch's branch: redraw the whole tensor where a value fell outside
+        low, high = dtype.type(a), dtype.type(b)
+        values = draw_normal(tensor.shape, dtype, mean, std, generator)
+        while True:
+            outside = (values < low) | (values > high)
+            if not outside.any():
+                break
+            values = xp.where(outside, draw_normal(tensor.shape, dtype, mean, std, generator), values)
+    else:  # a narrow window: the inverse CDF (same distribution; torch's draws are not reproduced)
+        values = truncated_normal_array(tensor.shape, dtype, mean, std, a, b, generator)
+    copy_into(tensor._data, values)
     mark_written(tensor._data)
     return tensor
+
+
+def _draw_dtype(tensor: Tensor):
+    dtype = host_dtype(tensor._data.dtype)
+    return dtype if dtype in (xp.float32, xp.float64) else xp.float32
 
 
 @no_grad()
@@ -203,7 +228,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = draw_normal((rows, cols), xp.float64, 0.0, 1.0, generator)
+    # torch's draw (rows × cols normals in the tensor's dtype), so the stream moves as torch's
+    # does; the QR runs in float64, so q matches torch's float32 QR only to round-off.
+    flat = draw_normal((rows, cols), _draw_dtype(tensor), 0.0, 1.0, generator).astype(xp.float64)
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)

@@ -29,6 +29,7 @@ import queue
 import threading
 
 from linea._creation import as_tensor, randint, randperm
+from linea._random import Generator, draw_int64_seed
 from linea._errors import ShapeError
 from linea._ops_shape import stack
 from linea._tensor import Tensor
@@ -180,13 +181,21 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
+        # torch's draws exactly: without a generator, one int64 from the global stream seeds a
+        # fresh generator; with replacement, indices come 32 at a time; otherwise whole
+        # permutations, then one more for the remainder (drawn even when it is empty).
         size = len(self.data_source)
+        generator = self.generator
+        if generator is None:
+            generator = Generator().manual_seed(draw_int64_seed(None))
         if self.replacement:
-            yield from randint(0, size, (self.num_samples,), generator=self.generator).tolist()
+            for _ in range(self.num_samples // 32):
+                yield from randint(0, size, (32,), generator=generator).tolist()
+            yield from randint(0, size, (self.num_samples % 32,), generator=generator).tolist()
             return
         for _ in range(self.num_samples // size):
-            yield from randperm(size, generator=self.generator).tolist()
-        yield from randperm(size, generator=self.generator).tolist()[:self.num_samples % size]
+            yield from randperm(size, generator=generator).tolist()
+        yield from randperm(size, generator=generator).tolist()[:self.num_samples % size]
 
     def __len__(self) -> int:
         return self.num_samples
@@ -380,6 +389,12 @@ class DataLoader:
         return self._collate([dataset[i] for i in indices])
 
     def __iter__(self):
+        # As torch's loader iterator does when it is created: one int64 base seed from the
+        # loader's generator (or the global one); workers are seeded base_seed + worker id.
+        base_seed = draw_int64_seed(self.generator)
+        return self._batches(base_seed)
+
+    def _batches(self, base_seed: int):
         if isinstance(self.dataset, IterableDataset):
             yield from self._iterate_stream()
             return
@@ -388,11 +403,10 @@ class DataLoader:
             for indices in batches:
                 yield self._fetch(indices)
             return
-        yield from self._threaded(batches)
+        yield from self._threaded(batches, base_seed)
 
-    def _threaded(self, batches):
+    def _threaded(self, batches, seed: int):
         """Batches fetched by ``num_workers`` threads, yielded in the sampler's order."""
-        seed = int(randint(0, 2 ** 62, (1,), generator=self.generator).item())
         jobs: queue.Queue = queue.Queue()
         done: dict = {}
         ready = threading.Condition()

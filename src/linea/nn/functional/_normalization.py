@@ -7,7 +7,7 @@ from linea import _dtype
 from linea._autograd import needs_grad, record
 from linea.backend import copy_of, host_dtype, namespace_of, space_of, xp
 from linea._errors import ShapeError
-from linea._random import numpy_generator
+from linea._random import draw_keep_mask
 from linea._tensor import Tensor
 from linea._versions import mark_written
 from linea.nn.functional._activation import _tensor as _activation_input
@@ -177,7 +177,12 @@ def batch_norm_over(input, axis: int, running_mean, running_var, weight, bias, t
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
             generator=None) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only).
+
+    The mask is torch's CPU ``bernoulli_(1 − p)``: one float64 uniform per element, kept
+    where below 1 − p — the same mask as torch after the same seed on CPUs where torch
+    does not take its MKL path (AMD; Intel CPUs draw torch's masks from MKL's stream).
+    """
     if not 0.0 <= p <= 1.0 or (isinstance(p, float) and math.isnan(p)):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not isinstance(input, Tensor):
@@ -189,11 +194,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         space = namespace_of(x)
         if p == 1.0:
             return input * _make(space.zeros((), dtype=x.dtype))
-        keep = numpy_generator(generator).random(x.shape) >= p
-        mask = space.asarray((keep * (1.0 / (1.0 - p))).astype(host_dtype(x.dtype)))
-        return input * _make(mask)
+        dtype = host_dtype(x.dtype)
+        keep = draw_keep_mask(x.shape, 1.0 - p, generator)
+        return input * _make(space.asarray(keep.astype(dtype) / dtype.type(1.0 - p)))
     if p == 1.0:
         return input * xp.zeros((), x.dtype)
-    keep = numpy_generator(generator).random(x.shape) >= p
-    scale = xp.asarray(1.0 / (1.0 - p), x.dtype)
-    return input * _make(keep * scale)
+    # torch: noise = bernoulli_(1 − p) in the input's dtype, noise /= 1 − p, input · noise.
+    keep = draw_keep_mask(x.shape, 1.0 - p, generator)
+    return input * _make(keep.astype(x.dtype) / x.dtype.type(1.0 - p))
