@@ -171,11 +171,14 @@ def uniform_float32(bits: np.ndarray, low: float, high: float) -> np.ndarray:
     return values
 
 
-def fisher_yates(order: np.ndarray, targets: np.ndarray) -> None:
-    """For i in order: swap ``order[i]`` and ``order[targets[i]]`` (int64 arrays, in place)."""
+def fisher_yates(order: np.ndarray, draws: np.ndarray) -> None:
+    """torch's randperm swaps, in place: for i < len(draws), swap ``order[i]`` and
+    ``order[i + draws[i] % (n − i)]`` (order int64 of length n, draws uint32)."""
     if _enabled():
-        _native.fisher_yates(order, targets)
+        _native.fisher_yates(order, np.ascontiguousarray(draws, np.uint32))
         return
+    positions = np.arange(draws.size, dtype=np.int64)
+    targets = draws.astype(np.int64) % (order.size - positions) + positions
     values = order.tolist()
     for i, j in enumerate(targets.tolist()):
         values[i], values[j] = values[j], values[i]

@@ -189,11 +189,8 @@ class TorchStream:
         if n >= RANDPERM_LIMIT:
             raise NotImplementedError(f"randperm({n}): torch uses another algorithm from n = "
                                       f"{RANDPERM_LIMIT}, which linea does not reproduce")
-        steps = max(n - 1, 0)
-        positions = np.arange(steps, dtype=np.int64)
-        targets = self.random32(steps).astype(np.int64) % (n - positions) + positions
         order = np.arange(n, dtype=np.int64)
-        fisher_yates(order, targets)
+        fisher_yates(order, self.random32(max(n - 1, 0)))
         return order
 
     def shuffled_epoch(self, n: int) -> np.ndarray:

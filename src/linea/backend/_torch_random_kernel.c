@@ -201,35 +201,39 @@ static PyObject *uniform_float(PyObject *module, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
-/* fisher_yates(order, targets): for i in order, swap order[i] with order[targets[i]] (int64). */
+/* fisher_yates(order, draws): for i < len(draws), swap order[i] and order[i + draws[i] % (n − i)]
+ * (order int64 of length n > len(draws), draws uint32: torch's randperm for n < 2³²/20). */
 static PyObject *fisher_yates(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "fisher_yates takes 2 arguments");
         return NULL;
     }
-    Py_buffer order, targets;
+    Py_buffer order, draws;
     if (PyObject_GetBuffer(args[0], &order, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[1], &targets, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+    if (PyObject_GetBuffer(args[1], &draws, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         PyBuffer_Release(&order);
         return NULL;
     }
-    Py_ssize_t n = order.len / 8, steps = targets.len / 8;
-    int ok = order.itemsize == 8 && targets.itemsize == 8 && steps <= n;
-    int64_t *values = order.buf;
-    const int64_t *to = targets.buf;
-    for (Py_ssize_t i = 0; ok && i < steps; i++) ok = to[i] >= i && to[i] < n;
+    Py_ssize_t n = order.len / 8, steps = draws.len / 4;
+    int ok = order.itemsize == 8 && draws.itemsize == 4 && draws.format && draws.format[0] == 'I' &&
+             (steps < n || (n == 0 && steps == 0));
     if (ok) {
+        int64_t *values = order.buf;
+        const uint32_t *random = draws.buf;
+        Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < steps; i++) {
+            Py_ssize_t j = i + (Py_ssize_t)(random[i] % (uint64_t)(n - i));
             int64_t kept = values[i];
-            values[i] = values[to[i]];
-            values[to[i]] = kept;
+            values[i] = values[j];
+            values[j] = kept;
         }
+        Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&targets);
+    PyBuffer_Release(&draws);
     PyBuffer_Release(&order);
     if (!ok) {
-        PyErr_SetString(PyExc_ValueError, "fisher_yates: expected int64 buffers, targets[i] in [i, n)");
+        PyErr_SetString(PyExc_ValueError, "fisher_yates: expected int64 order and fewer uint32 draws");
         return NULL;
     }
     Py_RETURN_NONE;
@@ -248,7 +252,7 @@ static PyMethodDef module_methods[] = {
     {"uniform_float", (PyCFunction)(void (*)(void))uniform_float, METH_FASTCALL,
      "uniform_float(bits, out, low, high): torch's float32 uniform_ from uint32 draws"},
     {"fisher_yates", (PyCFunction)(void (*)(void))fisher_yates, METH_FASTCALL,
-     "fisher_yates(order, targets): the swaps of randperm, in place"},
+     "fisher_yates(order, draws): randperm's swaps from its 32-bit draws, in place"},
     {NULL, NULL, 0, NULL},
 };
 
