@@ -111,5 +111,13 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path):
     code = ("import sys; sys.modules['matplotlib'] = None; from linea.cli import main; "
             f"sys.exit(main(['demo', '--epochs', '1', '--quiet', '--plot', r'{tmp_path / 'x.png'}']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 1 and "pip install" in result.stderr
+    assert result.returncode == 1 and "pip install -e '.[plot]'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_leaves_nothing_behind_without_checkpoint(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "linea", "demo", "--epochs", "1"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "temporary folder" in result.stdout and "predictions identical" in result.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,9 @@ optionally plots the curves.
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -77,10 +79,10 @@ def plot_history(history: dict, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise RuntimeError(
-            "--plot needs matplotlib, which is not installed; install it with "
-            "pip install 'linea[plot]' (or pip install matplotlib)"
-        ) from None
+        from linea._errors import install_hint
+
+        raise RuntimeError("--plot needs matplotlib, which is not installed; install it with "
+                           + install_hint("plot", "matplotlib")) from None
     epochs = range(1, len(history["train_loss"]) + 1)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, history["train_loss"], marker="o", label="train")
@@ -140,7 +142,7 @@ def compare_precision(model, images, labels, quantize: bool, autocast: str | Non
 
 
 def run_demo(epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
-             checkpoint: str = "linea-demo.safetensors", plot: str | None = None,
+             checkpoint: str | None = None, plot: str | None = None,
              quiet: bool = False, out=None, quantize: bool = False,
              autocast: str | None = None) -> dict:
     """Train, test, save, reload and verify; returns the history and the final figures."""
@@ -178,13 +180,16 @@ def run_demo(epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, seed: int
     say(f"test accuracy: {test_acc:.2%} ({int(round(test_acc * len(y_test)))}/{len(y_test)}) "
         f"after {epochs} epochs in {seconds:.1f} s")
 
-    linea.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "epoch": epochs}, checkpoint)
-    restored = build_model()
-    restored.load_state_dict(linea.load(checkpoint)["model"])
+    with tempfile.TemporaryDirectory(prefix="linea-demo-") as folder:
+        path = checkpoint or os.path.join(folder, "linea-demo.safetensors")
+        linea.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "epoch": epochs}, path)
+        restored = build_model()
+        restored.load_state_dict(linea.load(path)["model"])
     _, _, restored_logits = evaluate(restored, x_test, y_test)
     identical = bool(np.array_equal(logits, restored_logits))
-    say(f"checkpoint saved to {checkpoint}; reloaded into a fresh model: predictions "
+    where = f"saved to {checkpoint}" if checkpoint else "saved to a temporary folder (--checkpoint PATH keeps it)"
+    say(f"checkpoint {where}; reloaded into a fresh model: predictions "
         f"{'identical' if identical else 'DIFFER'}")
     if not identical:
         raise RuntimeError("the reloaded model's predictions differ from the trained model's")

@@ -46,8 +46,10 @@ class DType:
             try:
                 import ml_dtypes
             except ImportError:
-                raise ImportError(f"linea.{self.name} needs the ml_dtypes package: pip install "
-                                  "ml_dtypes (or pip install -e '.[formats]')") from None
+                from linea._errors import install_hint
+
+                raise ImportError(f"linea.{self.name} needs the ml_dtypes package: "
+                                  + install_hint("formats", "ml_dtypes")) from None
             self._numpy = xp.dtype(getattr(ml_dtypes, self.name))
             _BY_NUMPY[self._numpy] = self
         return self._numpy

@@ -5,7 +5,12 @@ PyTorch raises ``RuntimeError`` for shape and dtype mismatches.
 """
 from __future__ import annotations
 
-__all__ = ["ShapeError", "DTypeError", "StateDictError", "FormatError"]
+__all__ = ["ShapeError", "DTypeError", "StateDictError", "FormatError", "install_hint"]
+
+
+def install_hint(extra: str, packages: str) -> str:
+    """How to install an optional extra: the command that works from linea's checkout, then the bare packages."""
+    return f"pip install -e '.[{extra}]' from linea's checkout (or pip install {packages})"
 
 
 class ShapeError(ValueError, RuntimeError):

@@ -24,8 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     demo.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--checkpoint", default="linea-demo.safetensors",
-                      help="where to save the trained model (default linea-demo.safetensors)")
+    demo.add_argument("--checkpoint", default=None,
+                      help="where to save the trained model (default: a temporary folder, removed "
+                           "after the reload check)")
     demo.add_argument("--plot", metavar="FILE.png", help="draw the loss and accuracy curves")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.add_argument("--quantize", action="store_true",
@@ -101,8 +102,10 @@ def _demo(args) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("linea demo: --plot needs matplotlib; install it with "
-                  "pip install 'linea[plot]'", file=sys.stderr)
+            from linea._errors import install_hint
+
+            print(f"linea demo: --plot needs matplotlib; install it with {install_hint('plot', 'matplotlib')}",
+                  file=sys.stderr)
             return 1
     run_demo(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
              checkpoint=args.checkpoint, plot=args.plot, quiet=args.quiet,

@@ -43,8 +43,9 @@ def _import_dask():
         import dask
         import dask.array
     except ImportError as error:
-        raise ImportError("linea.dask needs Dask: pip install -e '.[dask]' (from linea's checkout) "
-                          "or pip install 'dask[array]'") from error
+        from linea._errors import install_hint
+
+        raise ImportError("linea.dask needs Dask: " + install_hint("dask", "'dask[array]' distributed")) from error
     return dask
 
 

@@ -27,8 +27,9 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise ImportError("ONNX files need the onnx package: pip install onnx "
-                          "(or pip install 'linea[formats]')") from None
+        from linea._errors import install_hint
+
+        raise ImportError("ONNX files need the onnx package: " + install_hint("formats", "onnx")) from None
     return onnx
 
 

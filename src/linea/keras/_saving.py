@@ -34,8 +34,10 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("Keras .weights.h5 and .keras files need h5py: pip install h5py "
-                          "(or pip install 'linea[formats]')") from None
+        from linea._errors import install_hint
+
+        raise ImportError("Keras .weights.h5 and .keras files need h5py: "
+                          + install_hint("formats", "h5py")) from None
     return h5py
 
 
