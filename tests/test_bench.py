@@ -14,7 +14,7 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     row = data["mlp"][0]
-    assert row["batch"] == 1 and row["linea"]["no_grad"] > 0 and row["linea"]["compiled"] > 0
+    assert row["batch"] == 32 and row["linea"]["no_grad"] > 0 and row["linea"]["compiled"] > 0
     assert "MLP 64→128→128→10 inference" in result.stdout
 
 
@@ -23,3 +23,20 @@ def test_report_marks_skipped_competitors():
                          "torch": {"skipped": "not installed (torch)"}, "sklearn": {"epoch": 0.03}}}
     text = format_report(results)
     assert "not installed (torch)" in text and "1.50×" in text
+
+
+def test_quick_runs_the_few_cheap_sections_unless_told_otherwise():
+    from linea._bench._runner import QUICK_SECTIONS, SECTIONS
+
+    assert set(QUICK_SECTIONS) < set(SECTIONS)
+    assert not {"dask", "memory", "environment"} & set(QUICK_SECTIONS)  # each starts processes or GEMMs
+
+
+def test_random_report_gives_ratios_to_torch_and_numpy():
+    results = {"random": {"linea": {"normal_1e6": 0.02, "normal_64": 2e-5, "randperm_60000": 2e-3,
+                                    "linear_init": 1e-3, "kernel": "c"},
+                          "numpy": {"normal_1e6": 0.01, "randperm_60000": 1e-3},
+                          "torch": {"normal_1e6": 0.005, "normal_64": 1e-5, "randperm_60000": 1e-3,
+                                    "linear_init": 1e-3}}}
+    text = format_report(results)
+    assert "linea kernel: c" in text and "linea/NumPy 2.00×" in text and "linea/PyTorch 4.00×" in text

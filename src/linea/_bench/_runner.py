@@ -92,12 +92,16 @@ def _flops(shape, backward: bool) -> float:
     return 2.0 * rows * n_in * n_out * (3 if backward else 1)
 
 
+SECTIONS = ("environment", "import", "linear", "mlp", "train", "dask", "memory", "precision", "random")
+#: --quick's sections (under 30 s on 2 cores): each case is a fresh interpreter, so fewer cases.
+QUICK_SECTIONS = ("import", "linear", "mlp", "train", "random")
+
+
 def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress=print,
                   rounds: int | None = None) -> dict:
     budget = 0.05 if quick else 0.4
     base = {"threads": threads, "budget": budget, "rounds": rounds or (1 if quick else 3)}
-    sections = set(sections or ("environment", "import", "linear", "mlp", "train", "dask", "memory",
-                                "precision", "random"))
+    sections = set(sections or (QUICK_SECTIONS if quick else SECTIONS))
     results: dict = {"threads": threads, "quick": quick}
     if "import" in sections:
         progress("timing `import linea` …")
@@ -107,7 +111,7 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
         results["environment"] = {**run_case("environment", base), **run_case("torch_environment", base)}
     if "linear" in sections:
         results["linear"] = []
-        shapes = LINEAR_SHAPES[:2] if quick else LINEAR_SHAPES
+        shapes = LINEAR_SHAPES[:1] if quick else LINEAR_SHAPES
         for shape in shapes:
             progress(f"Linear {shape} …")
             row = {"shape": shape}
@@ -124,7 +128,7 @@ def run_benchmark(threads: int = 2, quick: bool = False, sections=None, progress
             results["precision"].append(row)
     if "mlp" in sections:
         results["mlp"] = []
-        for batch in (1, 32):
+        for batch in (32,) if quick else (1, 32):
             progress(f"MLP inference, batch {batch} …")
             row = {"batch": batch}
             for competitor in ("linea", "numpy", "torch", "onnxruntime"):
@@ -295,10 +299,12 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="linea bench", description=__doc__)
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads for every competitor")
-    parser.add_argument("--quick", action="store_true", help="short timings, two Linear shapes")
+    parser.add_argument("--quick", action="store_true",
+                        help="short timings of one Linear shape, the MLP at batch 32, a training epoch and the "
+                             "seeded draws (under 30 s on 2 cores); --only adds other sections")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, help="fresh processes per case, best kept (default 3)")
-    parser.add_argument("--only", nargs="+", choices=("environment", "import", "linear", "mlp", "train", "dask", "memory", "precision"),
+    parser.add_argument("--only", nargs="+", choices=SECTIONS,
                         help="run only these sections")
     args = parser.parse_args(argv)
     results = run_benchmark(args.threads, args.quick, args.only,
