@@ -37,3 +37,31 @@ def test_the_kernel_reports_its_path():
 
     info = kernel_info()
     assert info["path"] in ("c", "numpy") and (info["path"] == "c") == (info["reason"] == "")
+
+
+
+@pytest.mark.parametrize("size", [5, 17])
+def test_threads_sharing_a_generator_each_get_whole_draws(size):
+    """Each draw holds the stream (torch's generator mutex): four threads drawing from one
+    generator get, between them, exactly the draws of the same calls made one after another
+    (5 values use the scalar path and its cached normal, 17 the vectorised one)."""
+    import threading
+
+    calls_per_thread, threads = 200, 4
+    sequential = linea.Generator().manual_seed(3)
+    expected = sorted(linea.randn(size, generator=sequential).numpy().tobytes()
+                      for _ in range(calls_per_thread * threads))
+    shared, results = linea.Generator().manual_seed(3), []
+    start = threading.Barrier(threads)
+
+    def draw():
+        start.wait()
+        mine = [linea.randn(size, generator=shared).numpy().tobytes() for _ in range(calls_per_thread)]
+        results.extend(mine)
+
+    workers = [threading.Thread(target=draw) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(results) == expected

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -53,6 +54,7 @@ class TorchStream:
     """A torch-compatible CPU stream: ``TorchStream(0).uniform_float32(n, a, b)`` is ``torch.rand(n)``."""
 
     def __init__(self, seed: int) -> None:
+        self._lock = threading.RLock()  # one draw at a time, as torch's generator mutex
         self._bits = np.random.MT19937()
         self._draws = np.random.Generator(self._bits)  # integers(0, 2³², uint32) are the raw outputs
         self.reseed(seed)
@@ -72,16 +74,19 @@ class TorchStream:
     # -- raw draws -----------------------------------------------------------------------------
     def random32(self, count: int) -> np.ndarray:
         """The next ``count`` 32-bit outputs of the mt19937 (torch's ``random()``)."""
-        if count:
-            self._fresh = False
-        if count < 4096:  # random_raw has the smaller fixed cost, integers the faster loop
-            return self._bits.random_raw(int(count)).astype(np.uint32)
-        return self._draws.integers(0, 2 ** 32, size=int(count), dtype=np.uint32)
+        with self._lock:
+            with self._lock:
+                if count:
+                    self._fresh = False
+                if count < 4096:  # random_raw has the smaller fixed cost, integers the faster loop
+                    return self._bits.random_raw(int(count)).astype(np.uint32)
+                return self._draws.integers(0, 2 ** 32, size=int(count), dtype=np.uint32)
 
     def random64(self, count: int) -> np.ndarray:
         """torch's ``random64()``: (first 32-bit draw ≪ 32) | second, ``count`` times."""
-        draws = self.random32(2 * int(count)).astype(np.uint64)
-        return (draws[0::2] << np.uint64(32)) | draws[1::2]
+        with self._lock:
+            draws = self.random32(2 * int(count)).astype(np.uint64)
+            return (draws[0::2] << np.uint64(32)) | draws[1::2]
 
     def int64_seed(self) -> int:
         """``int(torch.empty((), dtype=torch.int64).random_().item())``: random64 mod 2⁶³."""
@@ -90,14 +95,16 @@ class TorchStream:
     # -- uniform -------------------------------------------------------------------------------
     def uniform_float32(self, count: int, low: float, high: float) -> np.ndarray:
         """``torch.empty(count).uniform_(low, high)`` after the same draws, bit for bit."""
-        return uniform_float32(self.random32(count), low, high)
+        with self._lock:
+            return uniform_float32(self.random32(count), low, high)
 
     def uniform_float64(self, count: int, low: float, high: float) -> np.ndarray:
         """``torch.empty(count, dtype=torch.float64).uniform_(low, high)``, bit for bit."""
-        unit = (self.random64(count) & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
-        values = unit * (float(high) - float(low)) + float(low)
-        values[values == float(high)] = float(low)
-        return values
+        with self._lock:
+            unit = (self.random64(count) & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
+            values = unit * (float(high) - float(low)) + float(low)
+            values[values == float(high)] = float(low)
+            return values
 
     def uniform(self, count: int, low: float, high: float, dtype) -> np.ndarray:
         """``uniform_`` of ``count`` values of ``dtype``: float64 drawn as float64, every other float
@@ -109,20 +116,21 @@ class TorchStream:
     # -- normal --------------------------------------------------------------------------------
     def normal_scalar(self, count: int, mean: float, std: float) -> np.ndarray:
         """torch's scalar ``normal_`` path (float64 values; the caller casts), ``count`` values."""
-        values = []
-        mean_exact, std_exact = Fraction(mean), Fraction(std)
-        for _ in range(int(count)):
-            if self._cached_normal is not None:
-                sample, self._cached_normal = self._cached_normal, None
-            else:
-                u1, u2 = self.uniform_float64(2, 0.0, 1.0).tolist()
-                radius = math.sqrt(-2.0 * math.log1p(-u2))
-                theta = 2.0 * math.pi * u1
-                self._cached_normal = radius * math.sin(theta)
-                sample = radius * math.cos(theta)
-            # torch fuses sample·std + mean: one rounding of the exact value.
-            values.append(float(Fraction(sample) * std_exact + mean_exact))
-        return np.array(values, dtype=np.float64)
+        with self._lock:
+            values = []
+            mean_exact, std_exact = Fraction(mean), Fraction(std)
+            for _ in range(int(count)):
+                if self._cached_normal is not None:
+                    sample, self._cached_normal = self._cached_normal, None
+                else:
+                    u1, u2 = self.uniform_float64(2, 0.0, 1.0).tolist()
+                    radius = math.sqrt(-2.0 * math.log1p(-u2))
+                    theta = 2.0 * math.pi * u1
+                    self._cached_normal = radius * math.sin(theta)
+                    sample = radius * math.cos(theta)
+                # torch fuses sample·std + mean: one rounding of the exact value.
+                values.append(float(Fraction(sample) * std_exact + mean_exact))
+            return np.array(values, dtype=np.float64)
 
     def normal(self, count: int, mean: float = 0.0, std: float = 1.0, dtype=np.float32) -> np.ndarray:
         """``torch.empty(count, dtype).normal_(mean, std)`` (contiguous) after the same draws.
@@ -130,18 +138,20 @@ class TorchStream:
         Bit for bit in float32 and float64; other float dtypes take the float32 values, cast
         (torch computes them in their own arithmetic, which is not reproduced).
         """
-        count, dtype = int(count), np.dtype(dtype)
-        if count < 16:
-            return self.normal_scalar(count, mean, std).astype(dtype)
-        work = np.float64 if dtype == np.float64 else np.float32
-        draw = self.uniform_float64 if work == np.float64 else self.uniform_float32
-        values = draw(count, 0.0, 1.0)
-        box_muller(values, mean, std)
-        if count % 16:
-            tail = draw(16, 0.0, 1.0)
-            box_muller(tail, mean, std)
-            values[-16:] = tail
-        return values.astype(dtype, copy=False)
+        with self._lock:
+            count, dtype = int(count), np.dtype(dtype)
+            if count < 16:
+                return self.normal_scalar(count, mean, std).astype(dtype)
+            work = np.float64 if dtype == np.float64 else np.float32
+            draw = self.uniform_float64 if work == np.float64 else self.uniform_float32
+            values = draw(count, 0.0, 1.0)
+            box_muller(values, mean, std)
+            if count % 16:
+                tail = draw(16, 0.0, 1.0)
+                box_muller(tail, mean, std)
+                values[-16:] = tail
+            return values.astype(dtype, copy=False)
+
 
     # -- in place, a chunk at a time ----------------------------------------------------------------
     _CHUNK = 1 << 20
@@ -150,48 +160,53 @@ class TorchStream:
         """``uniform`` into the float32/float64 ``array`` in C order of its shape (whatever its
         memory layout), a block of rows at a time: the values of one call, with one block
         (≤ 4 MiB or one row) of extra memory instead of the array's size."""
-        if array.ndim <= 1 or array.flags.c_contiguous:
-            flat = array.reshape(-1)
-            for start in range(0, flat.size, self._CHUNK):
-                part = flat[start:start + self._CHUNK]
-                part[...] = self.uniform(part.size, low, high, array.dtype)
-            return
-        row = math.prod(array.shape[1:])
-        block = max(1, self._CHUNK // max(row, 1))
-        for start in range(0, array.shape[0], block):
-            part = array[start:start + block]
-            part[...] = self.uniform(part.size, low, high, array.dtype).reshape(part.shape)
+        with self._lock:
+            if array.ndim <= 1 or array.flags.c_contiguous:
+                flat = array.reshape(-1)
+                for start in range(0, flat.size, self._CHUNK):
+                    part = flat[start:start + self._CHUNK]
+                    part[...] = self.uniform(part.size, low, high, array.dtype)
+                return
+            row = math.prod(array.shape[1:])
+            block = max(1, self._CHUNK // max(row, 1))
+            for start in range(0, array.shape[0], block):
+                part = array[start:start + block]
+                part[...] = self.uniform(part.size, low, high, array.dtype).reshape(part.shape)
 
     def fill_normal(self, flat: np.ndarray, mean: float, std: float) -> None:
         """``normal`` into the contiguous 1-D float32/float64 ``flat``: the uniforms are drawn into
         it and turned into normals in place, as torch does (no array-sized temporary)."""
-        if flat.size < 16:
-            flat[...] = self.normal_scalar(flat.size, mean, std)
-            return
-        self.fill_uniform(flat, 0.0, 1.0)
-        box_muller(flat, mean, std)
-        if flat.size % 16:
-            flat[-16:] = self.normal(16, mean, std, flat.dtype)
+        with self._lock:
+            if flat.size < 16:
+                flat[...] = self.normal_scalar(flat.size, mean, std)
+                return
+            self.fill_uniform(flat, 0.0, 1.0)
+            box_muller(flat, mean, std)
+            if flat.size % 16:
+                flat[-16:] = self.normal(16, mean, std, flat.dtype)
+
 
     # -- integers ------------------------------------------------------------------------------
     def integers(self, low: int, high: int, count: int) -> np.ndarray:
         """``torch.randint(low, high, (count,))`` (int64) after the same draws."""
-        span = int(high) - int(low)
-        if span <= 0:
-            raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-        if span >= 2 ** 32:
-            return (self.random64(count) % np.uint64(span)).astype(np.int64) + np.int64(low)
-        return (self.random32(count).astype(np.int64) % span) + np.int64(low)
+        with self._lock:
+            span = int(high) - int(low)
+            if span <= 0:
+                raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+            if span >= 2 ** 32:
+                return (self.random64(count) % np.uint64(span)).astype(np.int64) + np.int64(low)
+            return (self.random32(count).astype(np.int64) % span) + np.int64(low)
 
     def randperm(self, n: int) -> np.ndarray:
         """``torch.randperm(n)`` (int64) after the same draws, bit for bit."""
-        n = int(n)
-        if n >= RANDPERM_LIMIT:
-            raise NotImplementedError(f"randperm({n}): torch uses another algorithm from n = "
-                                      f"{RANDPERM_LIMIT}, which linea does not reproduce")
-        order = np.arange(n, dtype=np.int64)
-        fisher_yates(order, self.random32(max(n - 1, 0)))
-        return order
+        with self._lock:
+            n = int(n)
+            if n >= RANDPERM_LIMIT:
+                raise NotImplementedError(f"randperm({n}): torch uses another algorithm from n = "
+                                          f"{RANDPERM_LIMIT}, which linea does not reproduce")
+            order = np.arange(n, dtype=np.int64)
+            fisher_yates(order, self.random32(max(n - 1, 0)))
+            return order
 
     def shuffled_epoch(self, n: int) -> np.ndarray:
         """The order ``DataLoader(dataset_of_n, shuffle=True)`` (generator=None, no workers)
@@ -204,37 +219,40 @@ class TorchStream:
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> bytes:
         """The bytes of ``torch.get_rng_state()`` for this stream's position."""
-        state = self._bits.state["state"]
-        position = int(state["pos"])
-        left, following = (1, 0) if self._fresh else (_WORDS + 1 - position, position)
-        cached = self._cached_normal
-        float_cached = self._cached_float_normal
-        return b"".join([
-            _HEADER.pack(self._seed & (2 ** 64 - 1), left, 1, following),
-            np.asarray(state["key"], dtype="<u8").tobytes(),
-            _DOUBLE_CACHE.pack(0.0, 0.0 if cached is None else cached, 0.0, int(cached is not None)),
-            b"\0" * 4,
-            _FLOAT_CACHE.pack(0.0 if float_cached is None else float_cached, float_cached is not None),
-            b"\0" * 3,
-        ])
+        with self._lock:
+            state = self._bits.state["state"]
+            position = int(state["pos"])
+            left, following = (1, 0) if self._fresh else (_WORDS + 1 - position, position)
+            cached = self._cached_normal
+            float_cached = self._cached_float_normal
+            return b"".join([
+                _HEADER.pack(self._seed & (2 ** 64 - 1), left, 1, following),
+                np.asarray(state["key"], dtype="<u8").tobytes(),
+                _DOUBLE_CACHE.pack(0.0, 0.0 if cached is None else cached, 0.0, int(cached is not None)),
+                b"\0" * 4,
+                _FLOAT_CACHE.pack(0.0 if float_cached is None else float_cached, float_cached is not None),
+                b"\0" * 3,
+            ])
 
     def set_state(self, data: bytes) -> None:
         """Move to the position ``data`` (bytes of ``torch.get_rng_state()``) describes.
 
         Raises ValueError, changing nothing, for anything else.
         """
-        data = bytes(data)
-        if len(data) != STATE_BYTES:
-            raise ValueError(f"a generator state is {STATE_BYTES} bytes (torch.get_rng_state()), got {len(data)}")
-        seed, left, seeded, following = _HEADER.unpack_from(data, 0)
-        words = np.frombuffer(data, dtype="<u8", count=_WORDS, offset=_HEADER.size)
-        if not 1 <= left <= _WORDS or seeded not in (0, 1) or following > _WORDS or words.max() >= 2 ** 32:
-            raise ValueError(f"not an mt19937 state: left={left}, seeded={seeded}, next={following}, "
-                             f"largest word {int(words.max())} (words are 32-bit)")
-        _, normal_y, _, normal_valid = _DOUBLE_CACHE.unpack_from(data, _DOUBLE_AT)
-        float_value, float_valid = _FLOAT_CACHE.unpack_from(data, _FLOAT_AT)
-        self._bits.state = {"bit_generator": "MT19937",
-                            "state": {"key": words.astype(np.uint32), "pos": _WORDS + 1 - left}}
-        self._seed, self._fresh = seed, following == 0 and left == 1
-        self._cached_normal = normal_y if normal_valid else None
-        self._cached_float_normal = float_value if float_valid else None
+        with self._lock:
+            data = bytes(data)
+            if len(data) != STATE_BYTES:
+                raise ValueError(f"a generator state is {STATE_BYTES} bytes (torch.get_rng_state()), got {len(data)}")
+            seed, left, seeded, following = _HEADER.unpack_from(data, 0)
+            words = np.frombuffer(data, dtype="<u8", count=_WORDS, offset=_HEADER.size)
+            if not 1 <= left <= _WORDS or seeded not in (0, 1) or following > _WORDS or words.max() >= 2 ** 32:
+                raise ValueError(f"not an mt19937 state: left={left}, seeded={seeded}, next={following}, "
+                                 f"largest word {int(words.max())} (words are 32-bit)")
+            _, normal_y, _, normal_valid = _DOUBLE_CACHE.unpack_from(data, _DOUBLE_AT)
+            float_value, float_valid = _FLOAT_CACHE.unpack_from(data, _FLOAT_AT)
+            self._bits.state = {"bit_generator": "MT19937",
+                                "state": {"key": words.astype(np.uint32), "pos": _WORDS + 1 - left}}
+            self._seed, self._fresh = seed, following == 0 and left == 1
+            self._cached_normal = normal_y if normal_valid else None
+            self._cached_float_normal = float_value if float_valid else None
+
