@@ -179,9 +179,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
             generator=None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (training only).
 
-    The mask is torch's CPU ``bernoulli_(1 − p)``: one float64 uniform per element, kept
-    where below 1 − p — the same mask as torch after the same seed on CPUs where torch
-    does not take its MKL path (AMD; Intel CPUs draw torch's masks from MKL's stream).
+    The mask is torch 2.13's CPU ``bernoulli_(1 − p)``: one float64 uniform per element,
+    kept where below 1 − p — the same mask as torch after the same seed (older torch builds
+    drew it from MKL's stream on Intel CPUs, and differ).
     """
     if not 0.0 <= p <= 1.0 or (isinstance(p, float) and math.isnan(p)):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
