@@ -24,7 +24,8 @@ from linea.backend._mt19937 import STATE_BYTES, TorchStream
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "draw_uniform", "draw_normal", "draw_integers",
-           "draw_permutation", "draw_int64_seed", "draw_keep_mask", "draw_full_range", "fill_uniform", "fill_normal", "numpy_generator", "ENGINES"]
+           "draw_permutation", "draw_int64_seed", "draw_keep_mask", "draw_full_range",
+           "fill_uniform", "fill_normal", "numpy_generator", "ENGINES"]
 
 _DEFAULT_SEED = 67280421310721  # PyTorch's default_generator seed
 ENGINES = ("torch", "pcg64")

@@ -142,16 +142,9 @@ class TorchStream:
             count, dtype = int(count), np.dtype(dtype)
             if count < 16:
                 return self.normal_scalar(count, mean, std).astype(dtype)
-            work = np.float64 if dtype == np.float64 else np.float32
-            draw = self.uniform_float64 if work == np.float64 else self.uniform_float32
-            values = draw(count, 0.0, 1.0)
-            box_muller(values, mean, std)
-            if count % 16:
-                tail = draw(16, 0.0, 1.0)
-                box_muller(tail, mean, std)
-                values[-16:] = tail
+            values = np.empty(count, np.float64 if dtype == np.float64 else np.float32)
+            self.fill_normal(values, mean, std)
             return values.astype(dtype, copy=False)
-
 
     # -- in place, a chunk at a time ----------------------------------------------------------------
     _CHUNK = 1 << 20
@@ -185,7 +178,6 @@ class TorchStream:
             if flat.size % 16:
                 flat[-16:] = self.normal(16, mean, std, flat.dtype)
 
-
     # -- integers ------------------------------------------------------------------------------
     def integers(self, low: int, high: int, count: int) -> np.ndarray:
         """``torch.randint(low, high, (count,))`` (int64) after the same draws."""
@@ -207,14 +199,6 @@ class TorchStream:
             order = np.arange(n, dtype=np.int64)
             fisher_yates(order, self.random32(max(n - 1, 0)))
             return order
-
-    def shuffled_epoch(self, n: int) -> np.ndarray:
-        """The order ``DataLoader(dataset_of_n, shuffle=True)`` (generator=None, no workers)
-        yields in one epoch, drawing what torch draws from the global stream: the loader
-        iterator's base seed, then the sampler's seed for a fresh generator that runs
-        ``randperm(n)``."""
-        self.int64_seed()  # _BaseDataLoaderIter's base seed (unused without workers)
-        return TorchStream(self.int64_seed()).randperm(n)
 
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> bytes:
