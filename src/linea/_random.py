@@ -20,12 +20,12 @@ import math
 import secrets
 
 from linea.backend import copy_into, host_dtype, new_bit_generator, xp
-from linea.backend._mt19937 import STATE_BYTES, TorchStream
+from linea.backend._mt19937 import STATE_BYTES, TorchStream, draw_dtype
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "draw_uniform", "draw_normal", "draw_integers",
            "draw_permutation", "draw_int64_seed", "draw_keep_mask", "draw_full_range",
-           "fill_uniform", "fill_normal", "numpy_generator", "ENGINES"]
+           "draw_dtype", "fill_uniform", "fill_normal", "numpy_generator", "ENGINES"]
 
 _DEFAULT_SEED = 67280421310721  # PyTorch's default_generator seed
 ENGINES = ("torch", "pcg64")
@@ -166,17 +166,12 @@ def numpy_generator(generator=None):
     return new_bit_generator(chosen._stream.int64_seed())
 
 
-def _draw_dtype(dtype):
-    # float32 and float64 are drawn natively; other floats are drawn in float32 and cast.
-    return dtype if dtype in (xp.float32, xp.float64) else xp.float32
-
-
 def draw_uniform(shape, dtype, low: float, high: float, generator=None):
     """Samples of U[low, high) of ``shape``, as an array of ``dtype`` (C order)."""
     chosen, dtype = _generator(generator), xp.dtype(dtype)
     if chosen._engine == "torch":
         return chosen._stream.uniform(math.prod(shape), low, high, dtype).reshape(shape)
-    unit = chosen._numpy.random(shape, dtype=_draw_dtype(dtype))
+    unit = chosen._numpy.random(shape, dtype=draw_dtype(dtype))
     return (unit * (high - low) + low).astype(dtype, copy=False)
 
 
@@ -185,7 +180,7 @@ def draw_normal(shape, dtype, mean: float, std: float, generator=None):
     chosen, dtype = _generator(generator), xp.dtype(dtype)
     if chosen._engine == "torch":
         return chosen._stream.normal(math.prod(shape), mean, std, dtype).reshape(shape)
-    standard = chosen._numpy.standard_normal(shape, dtype=_draw_dtype(dtype))
+    standard = chosen._numpy.standard_normal(shape, dtype=draw_dtype(dtype))
     return (standard * std + mean).astype(dtype, copy=False)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from linea.backend._box_muller import box_muller, fisher_yates, uniform_float32
 
-__all__ = ["TorchStream", "STATE_BYTES"]
+__all__ = ["TorchStream", "STATE_BYTES", "draw_dtype"]
 
 #: len(torch.get_rng_state()) for a CPU generator.
 STATE_BYTES = 5056
@@ -44,6 +44,13 @@ _FLOAT_CACHE = struct.Struct("<f?")
 _DOUBLE_AT, _FLOAT_AT = _HEADER.size + 8 * _WORDS, _HEADER.size + 8 * _WORDS + 32
 #: randperm(n) uses ``random() % (n − i)`` below this n; torch switches algorithm above it.
 RANDPERM_LIMIT = (2 ** 32 - 1) // 20
+
+
+def draw_dtype(dtype) -> np.dtype:
+    """The dtype samples for ``dtype`` are drawn in: float32 and float64 natively, every other
+    float dtype in float32, then cast (torch's float16/bfloat16 arithmetic is not reproduced)."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
 
 
 def _seeded_key(seed: int) -> np.ndarray:
@@ -107,9 +114,8 @@ class TorchStream:
             return values
 
     def uniform(self, count: int, low: float, high: float, dtype) -> np.ndarray:
-        """``uniform_`` of ``count`` values of ``dtype``: float64 drawn as float64, every other float
-        dtype as float32 and cast (torch's float16/bfloat16 arithmetic is not reproduced)."""
-        if np.dtype(dtype) == np.float64:
+        """``uniform_`` of ``count`` values of ``dtype``, drawn in ``draw_dtype(dtype)``."""
+        if draw_dtype(dtype) == np.float64:
             return self.uniform_float64(count, low, high)
         return self.uniform_float32(count, low, high).astype(dtype, copy=False)
 
@@ -142,7 +148,7 @@ class TorchStream:
             count, dtype = int(count), np.dtype(dtype)
             if count < 16:
                 return self.normal_scalar(count, mean, std).astype(dtype)
-            values = np.empty(count, np.float64 if dtype == np.float64 else np.float32)
+            values = np.empty(count, draw_dtype(dtype))
             self.fill_normal(values, mean, std)
             return values.astype(dtype, copy=False)
 

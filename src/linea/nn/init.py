@@ -11,7 +11,7 @@ import warnings
 
 from linea._autograd import no_grad
 from linea.backend import copy_into, host_dtype, xp
-from linea._random import draw_normal, draw_uniform, fill_normal, fill_uniform
+from linea._random import draw_dtype, draw_normal, draw_uniform, fill_normal, fill_uniform
 from linea._tensor import Tensor
 from linea._versions import mark_written
 
@@ -214,11 +214,6 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     return tensor
 
 
-def _draw_dtype(tensor: Tensor):
-    dtype = host_dtype(tensor._data.dtype)
-    return dtype if dtype in (xp.float32, xp.float64) else xp.float32
-
-
 @no_grad()
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR decomposition of a normal draw."""
@@ -230,7 +225,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     cols = tensor.numel() // rows
     # torch's draw (rows × cols normals in the tensor's dtype), so the stream moves as torch's
     # does; the QR runs in float64, so q matches torch's float32 QR only to round-off.
-    flat = draw_normal((rows, cols), _draw_dtype(tensor), 0.0, 1.0, generator).astype(xp.float64)
+    dtype = draw_dtype(host_dtype(tensor._data.dtype))
+    flat = draw_normal((rows, cols), dtype, 0.0, 1.0, generator).astype(xp.float64)
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)
