@@ -67,3 +67,16 @@ def peak():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
 '''
+
+
+def train_demo_model(epochs: int, seed: int = 0):
+    """What ``linea demo --seed seed`` trains, for ``epochs``: (model, x_test, y_test)."""
+    from linea import _demo
+
+    linea.manual_seed(seed)
+    x_train, y_train, x_test, y_test = _demo.split_digits(seed)
+    model = _demo.build_model()
+    optimizer = linea.optim.Adam(model.parameters(), lr=1e-3)
+    for order in _demo.batch_orders(len(y_train), epochs, seed + 1):
+        _demo.train_epoch(model, optimizer, x_train, y_train, order, 32)
+    return model, x_test, y_test

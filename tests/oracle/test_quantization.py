@@ -17,6 +17,8 @@ from linea.backend import _int8
 from linea.backend._int8 import PackedWeight, kernel_paths, quantize_weight
 from linea.quantization import QuantizedLinear, kernel_info, model_size, quantize_dynamic
 
+from _helpers import train_demo_model
+
 RNG = np.random.default_rng(12)
 PATHS = kernel_paths()
 SHAPES = [(1, 1, 1), (1, 1024, 1024), (3, 37, 21), (5, 3125, 50), (13, 64, 129), (64, 512, 512),
@@ -161,12 +163,7 @@ def test_outputs_equal_keras_int8_dense_on_the_same_weights():
 def test_digits_accuracy_stays_within_half_a_point_of_float32():
     from linea import _demo
 
-    linea.manual_seed(0)
-    x_train, y_train, x_test, y_test = _demo.split_digits(0)
-    model = _demo.build_model()
-    optimizer = linea.optim.Adam(model.parameters(), lr=1e-3)
-    for order in _demo.batch_orders(len(y_train), 10, 1):
-        _demo.train_epoch(model, optimizer, x_train, y_train, order, 32)
+    model, x_test, y_test = train_demo_model(10, seed=0)
     _, float_accuracy, _ = _demo.evaluate(model, x_test, y_test)
     with linea.no_grad():
         _, int8_accuracy, _ = _demo.evaluate(quantize_dynamic(model), x_test, y_test)

@@ -5,6 +5,8 @@ import pytest
 import linea
 from linea import _demo
 
+from _helpers import train_demo_model
+
 torch = pytest.importorskip("torch", reason="PyTorch is the oracle; install the test extra")
 
 
@@ -65,11 +67,6 @@ def test_demo_trains_what_its_torch_twin_trains(seed):
 def test_run_demo_is_the_same_training(tmp_path):
     """run_demo (what `linea demo --seed 0` runs) ends with the weights of the loop above."""
     result = _demo.run_demo(epochs=2, seed=0, quiet=True, checkpoint=str(tmp_path / "demo.safetensors"))
-    linea.manual_seed(0)
-    x_train, y_train, _, _ = _demo.split_digits(0)
-    model = _demo.build_model()
-    optimizer = linea.optim.Adam(model.parameters(), lr=1e-3)
-    for order in _demo.batch_orders(len(y_train), 2, 1):
-        _demo.train_epoch(model, optimizer, x_train, y_train, order, 32)
+    model, _, _ = train_demo_model(2, seed=0)
     for a, b in zip(result["model"].parameters(), model.parameters(), strict=True):
         assert a.numpy().tobytes() == b.numpy().tobytes()
