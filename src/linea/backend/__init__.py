@@ -19,6 +19,7 @@ import numpy as np
 
 from linea.backend._numpy import (blas_ready, get_num_threads, new_bit_generator, outer, owner,
                                   set_num_threads)
+from linea.backend._quiet import quiet, quietly
 
 xp = np
 ndarray = np.ndarray
@@ -27,7 +28,7 @@ __all__ = ["xp", "ndarray", "namespace_of", "space_of", "set_default_namespace",
            "from_host", "to_host", "host_dtype", "register_namespace", "namespaces", "device_of",
            "scatter_add", "take_along_axis", "put_along_axis", "pad", "erf", "copy_into",
            "is_writeable", "kind_of", "copy_of", "outer", "owner", "blas_ready", "new_bit_generator",
-           "set_num_threads", "get_num_threads"]
+           "set_num_threads", "get_num_threads", "quiet", "quietly"]
 
 #: Registered namespaces by name: "numpy" always; "array_api_strict", "cupy" once used.
 _NAMESPACES: dict = {"numpy": np}
