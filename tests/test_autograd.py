@@ -269,3 +269,79 @@ def test_linear_gradients_through_a_broadcast_seed_are_exact():
     x = linea.randn(1, 8, requires_grad=True)
     layer(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy()[0], layer.weight.detach().numpy().sum(axis=0), rtol=1e-6)
+
+
+class TestGradModeDecoratorsOnGenerators:
+    """As torch's: a decorated generator runs its body in the mode; the caller keeps its own."""
+
+    @pytest.mark.parametrize("decorator, inside", [
+        (lambda: linea.no_grad(), False), (lambda: linea.enable_grad(), True),
+        (lambda: linea.inference_mode(), False), (lambda: linea.set_grad_enabled(False), False)])
+    def test_the_body_runs_in_the_mode_at_every_step(self, decorator, inside):
+        outside = not inside
+
+        @decorator()
+        def steps():
+            seen = []
+            for _ in range(3):
+                seen.append(linea.is_grad_enabled())
+                received = yield linea.is_grad_enabled()
+                seen.append(received)
+            return seen
+
+        with linea.set_grad_enabled(outside):
+            generator = steps()
+            assert next(generator) is inside
+            assert linea.is_grad_enabled() is outside  # the caller's mode at the yield
+            assert generator.send("a") is inside
+            assert generator.send("b") is inside
+            with pytest.raises(StopIteration) as stop:
+                generator.send("c")
+            assert stop.value.value == [inside, "a", inside, "b", inside, "c"]
+            assert linea.is_grad_enabled() is outside
+
+    def test_no_graph_is_recorded_inside_a_no_grad_generator(self):
+        weight = linea.ones(3, requires_grad=True)
+
+        @linea.no_grad()
+        def outputs():
+            for value in range(3):
+                yield weight * value
+
+        results = list(outputs())
+        assert all(not result.requires_grad and result.grad_fn is None for result in results)
+        assert (weight * 2).requires_grad  # outside, recording goes on
+
+    def test_throw_and_close_run_in_the_mode_too(self):
+        seen = []
+
+        @linea.no_grad()
+        def guarded():
+            try:
+                yield 1
+            except KeyError:
+                seen.append(("handler", linea.is_grad_enabled()))
+                yield 2
+            finally:
+                seen.append(("finally", linea.is_grad_enabled()))
+
+        generator = guarded()
+        next(generator)
+        assert generator.throw(KeyError("k")) == 2
+        generator.close()
+        assert seen == [("handler", False), ("finally", False)]
+        assert linea.is_grad_enabled()
+
+    def test_matches_torch(self):
+        torch = pytest.importorskip("torch")
+
+        def probe(no_grad, is_enabled):
+            @no_grad()
+            def steps():
+                for _ in range(2):
+                    yield is_enabled()
+            generator = steps()
+            return [next(generator), is_enabled(), next(generator), is_enabled()]
+
+        assert probe(linea.no_grad, linea.is_grad_enabled) == \
+            probe(torch.no_grad, torch.is_grad_enabled) == [False, True, False, True]

@@ -151,3 +151,47 @@ def test_one_compiled_model_called_from_four_threads_at_once():
     for thread in threads:
         thread.join(60)
     assert mismatches == []
+
+
+def test_a_no_grad_generator_consumed_from_two_threads_while_a_third_trains():
+    model = nn.Linear(4, 3)
+    inputs = linea.ones(2, 4)
+
+    @linea.no_grad()
+    def predictions(count):
+        for _ in range(count):
+            yield model(inputs)
+
+    generator = predictions(400)
+    lock = threading.Lock()
+    recorded, trained, errors = [], [], []
+
+    def consume():
+        try:
+            while True:
+                with lock:
+                    output = next(generator, None)
+                if output is None:
+                    return
+                recorded.append(output.requires_grad)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    def train():
+        try:
+            for _ in range(200):
+                loss = model(inputs).sum()
+                trained.append(loss.requires_grad)
+                loss.backward()
+        except Exception as error:  # pragma: no cover
+            errors.append(error)
+
+    threads = [threading.Thread(target=consume), threading.Thread(target=consume),
+               threading.Thread(target=train)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(recorded) == 400 and not any(recorded)
+    assert len(trained) == 200 and all(trained)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 
-from linea.backend import copy_of, is_writeable, namespace_of, owner
+from linea.backend import copy_of, is_writeable, namespace_of, owner, quiet
 from linea._versions import _LATEST, check_saved
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward",
@@ -86,14 +87,55 @@ class _GradMode:
         _set_grad(self._previous)
 
     def __call__(self, function):
-        mode_class = self.__class__
+        return decorate_with(self.__class__, function)
 
+
+def decorate_with(make_context, function):
+    """``function`` run inside a fresh ``make_context()`` on each call.
+
+    A generator function gets the mode while its body runs, and only then, as with
+    PyTorch's decorators: each resumption (``next``, ``send``, ``throw``, ``close``)
+    enters a fresh context and leaves it before the value is handed back, so the
+    caller's own mode holds at every ``yield`` and the body's holds inside, whichever
+    thread resumes it.
+    """
+    if inspect.isgeneratorfunction(function):
         @functools.wraps(function)
-        def with_grad_mode(*args, **kwargs):
-            with mode_class():
-                return function(*args, **kwargs)
+        def generator_in_mode(*args, **kwargs):
+            with make_context():
+                generator = function(*args, **kwargs)
+            return (yield from _resumed_in(make_context, generator))
 
-        return with_grad_mode
+        return generator_in_mode
+
+    @functools.wraps(function)
+    def in_mode(*args, **kwargs):
+        with make_context():
+            return function(*args, **kwargs)
+
+    return in_mode
+
+
+def _resumed_in(make_context, generator):
+    """Drive ``generator``, each step of it inside a fresh ``make_context()``."""
+    try:
+        with make_context():
+            value = generator.send(None)
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                with make_context():
+                    generator.close()
+                raise
+            except BaseException as error:
+                with make_context():
+                    value = generator.throw(error)
+            else:
+                with make_context():
+                    value = generator.send(sent)
+    except StopIteration as stop:
+        return stop.value
 
 
 class no_grad(_GradMode):
@@ -126,13 +168,7 @@ class inference_mode(_GradMode):
 
     def __call__(self, function):
         enabled = self.enabled
-
-        @functools.wraps(function)
-        def in_inference_mode(*args, **kwargs):
-            with inference_mode(enabled):
-                return function(*args, **kwargs)
-
-        return in_inference_mode
+        return decorate_with(lambda: inference_mode(enabled), function)
 
 
 class set_grad_enabled(_GradMode):
@@ -149,13 +185,7 @@ class set_grad_enabled(_GradMode):
     def __call__(self, function):
         _set_grad(self._previous)
         mode = self.mode
-
-        @functools.wraps(function)
-        def with_grad_mode(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return function(*args, **kwargs)
-
-        return with_grad_mode
+        return decorate_with(lambda: set_grad_enabled(mode), function)
 
 
 class Node:
@@ -210,6 +240,7 @@ def _topological_order(root: Node) -> list[Node]:
     return order
 
 
+@quiet
 def run_backward(root_tensor, root_grad, retain_graph: bool) -> None:
     """Walk the graph from ``root_tensor`` in reverse, accumulating into ``.grad``."""
     root = root_tensor.grad_fn
