@@ -1,4 +1,6 @@
 """linea.Tensor: creation, dtype inference, attributes, conversions and in-place writes."""
+import re
+
 import numpy as np
 import pytest
 
@@ -264,3 +266,25 @@ def test_cuda_without_a_gpu_says_which_piece_is_missing():
     with pytest.raises(RuntimeError):
         layer.to("cuda", dtype=linea.float64)
     assert layer.weight.dtype == linea.float32 and (layer.weight.detach().numpy() == before).all()
+
+
+class TestObjectArraysOfNumbers:
+    """A NumPy object array (a pandas frame of mixed columns gives one) converts when every
+    element is a real number, inferred as Python numbers are; else the first bad one is named."""
+
+    def test_numbers_convert_with_python_inference(self):
+        mixed = np.array([[1, 2.5], [np.float64(3), np.int32(4)]], dtype=object)
+        made = linea.tensor(mixed)
+        assert made.dtype == linea.float32
+        np.testing.assert_array_equal(made.numpy(), [[1, 2.5], [3, 4]])
+        assert linea.tensor(np.array([1, 2], dtype=object)).dtype == linea.int64
+        assert linea.tensor(np.array([True, False], dtype=object)).dtype == linea.bool
+        assert linea.tensor(np.array([1, 2], dtype=object), dtype=linea.float64).dtype == linea.float64
+
+    @pytest.mark.parametrize("bad, where, shown", [
+        (np.array([[1, "a"], [3, 4]], dtype=object), "[0, 1]", "'a' (str)"),
+        (np.array([1.0, None], dtype=object), "[1]", "None (NoneType)"),
+        (np.array([1, 2j], dtype=object), "[1]", "2j (complex)")])
+    def test_anything_else_is_named(self, bad, where, shown):
+        with pytest.raises(TypeError, match=re.escape(f"element {where} is {shown}, not a real number")):
+            linea.tensor(bad)

@@ -10,7 +10,7 @@ import numbers
 from linea import _dtype
 from linea.backend import from_host, host_dtype, xp
 from linea._random import draw_integers, draw_normal, draw_permutation, draw_uniform
-from linea._tensor import Tensor, check_device
+from linea._tensor import Tensor, check_device, host_array
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "empty", "full", "rand",
            "randn", "randint", "randperm", "arange", "linspace", "eye", "zeros_like",
@@ -31,6 +31,25 @@ def _inferred_numpy_dtype(data, array):
     return array.dtype
 
 
+def numbers_of_object_array(array, what: str) -> list:
+    """The elements of a NumPy object array as nested lists, when every one is a real number.
+
+    (A pandas frame of mixed columns gives such arrays.) Anything else — a string, None,
+    a complex number, a nested list — is a TypeError naming the first such element and
+    its index; nothing is converted.
+    """
+    for index, element in enumerate(array.flat):
+        if isinstance(element, (bool, xp.bool_)) or (
+                isinstance(element, numbers.Real) and not isinstance(element, xp.ndarray)):
+            continue
+        where = [int(i) for i in xp.unravel_index(index, array.shape)]
+        raise TypeError(
+            f"cannot make {what} from a NumPy object array: element {where} is "
+            f"{element!r} ({type(element).__name__}), not a real number; convert or drop it "
+            "first (e.g. array.astype(numpy.float32) once every element is a number)")
+    return array.tolist()
+
+
 def as_array(data, dtype=None):
     """An array (a fresh copy for Python data) with PyTorch's dtype inference."""
     if isinstance(data, Tensor):
@@ -38,6 +57,11 @@ def as_array(data, dtype=None):
     else:
         if isinstance(data, (list, tuple)) and any(isinstance(item, Tensor) for item in data):
             data = [item._data if isinstance(item, Tensor) else item for item in data]
+        hosted = None if isinstance(data, (list, tuple, xp.ndarray)) else host_array(data)
+        if hosted is not None:  # a torch tensor: its exact values, bfloat16 included
+            data = hosted
+        if isinstance(data, xp.ndarray) and data.dtype == object:
+            data = numbers_of_object_array(data, "a tensor")  # then inferred as Python numbers
         try:
             array = xp.array(data)
         except (ValueError, TypeError) as error:

@@ -87,8 +87,23 @@ def host_array(value):
     if isinstance(value, xp.ndarray):
         return value
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
+        return _torch_tensor_array(value)
     return None
+
+
+def _torch_tensor_array(value):
+    """A torch tensor's values as a NumPy array, exactly: bfloat16 through its bits, since
+    torch's ``.numpy()`` has no bfloat16; a dtype linea lacks is a TypeError naming it."""
+    tensor = value.detach().cpu().resolve_conj().resolve_neg()
+    if str(tensor.dtype) == "torch.bfloat16":
+        import torch
+
+        return tensor.contiguous().view(torch.int16).numpy().view(_dtype.bfloat16.numpy)
+    try:
+        return tensor.numpy()
+    except TypeError as error:
+        raise TypeError(f"a torch tensor of dtype {tensor.dtype} cannot be read into linea "
+                        f"({error}); convert it first, e.g. with .float()") from None
 
 
 class Tensor:

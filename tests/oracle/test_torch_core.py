@@ -241,3 +241,39 @@ def test_clip_grad_norm_matches_torch():
         assert math.isclose(total_ours.item(), total_theirs.item(), rel_tol=1e-5)
         for o, t in zip(ours, theirs):
             assert_close(o.grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("torch_dtype, linea_dtype", [
+    ("bfloat16", "bfloat16"), ("float16", "float16"), ("bfloat16", "float32"),
+    ("float16", "float32"), ("float64", "float64"), ("float32", "float64")])
+def test_a_torch_state_dict_of_any_float_dtype_loads_exactly(torch_dtype, linea_dtype):
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4),
+                                 torch.nn.Linear(4, 2)).to(getattr(torch, torch_dtype))
+    ours = nn.Sequential(nn.Linear(5, 4), nn.LayerNorm(4), nn.Linear(4, 2)).to(getattr(linea, linea_dtype))
+    ours.load_state_dict(theirs.state_dict())
+    for key, value in theirs.state_dict().items():
+        expected = value.double().numpy()
+        got = ours.state_dict()[key].numpy().astype(np.float64)
+        np.testing.assert_array_equal(got, expected, err_msg=key)  # each value is representable
+        assert ours.state_dict()[key].dtype == getattr(linea, linea_dtype)
+
+
+def test_torch_bfloat16_tensors_become_linea_tensors_bit_for_bit():
+    values = torch.randn(3, 4).to(torch.bfloat16)
+    for made in (linea.tensor(values), linea.as_tensor(values)):
+        assert made.dtype == linea.bfloat16
+        np.testing.assert_array_equal(made.numpy().view(np.uint16), values.view(torch.int16).numpy()
+                                      .view(np.uint16))
+    strided = values.t()  # not contiguous
+    np.testing.assert_array_equal(linea.tensor(strided).numpy().astype(np.float32),
+                                  strided.float().numpy())
+
+
+def test_a_torch_dtype_linea_lacks_is_refused_by_name_and_nothing_changes():
+    ours = nn.Linear(3, 2)
+    before = ours.weight.numpy().copy()
+    state = {"weight": torch.zeros(2, 3, dtype=torch.float8_e4m3fn), "bias": torch.zeros(2)}
+    with pytest.raises(TypeError, match="float8_e4m3fn.*convert it first"):
+        ours.load_state_dict(state)
+    np.testing.assert_array_equal(ours.weight.numpy(), before)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from linea._autograd import no_grad
+from linea._creation import numbers_of_object_array
 from linea.backend import xp
 from linea._random import numpy_generator
 from linea._tensor import Tensor
@@ -23,8 +24,8 @@ def host_array(data, name: str):
     if data is None:
         return None
     array = xp.asarray(getattr(data, "_data", data))
-    if array.dtype == object:
-        raise TypeError(f"{name} must be an array of numbers, got {type(data).__name__}")
+    if array.dtype == object:  # numbers kept as objects (a pandas frame of mixed columns)
+        array = xp.asarray(numbers_of_object_array(array, name))
     return array
 
 
