@@ -160,8 +160,13 @@ def _fsync_folder(folder: str) -> None:
         os.close(descriptor)
 
 
-def atomic_write(path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` is either the old file or the whole new one, never a part."""
+def atomic_write(path, data) -> None:
+    """Write ``data`` so that ``path`` is either the old file or the whole new one, never a part.
+
+    ``data`` is bytes, or an iterable of byte buffers written in turn (a header, then each
+    tensor's memory), so a large file is written without first being assembled in memory;
+    an error while they are produced leaves the old file as it was.
+    """
     target = os.path.realpath(os.fspath(path))  # through a symlink to the file it names
     if os.path.isdir(target):
         raise IsADirectoryError(f"{os.fspath(path)} is a directory; give a file name to write to")
@@ -176,7 +181,8 @@ def atomic_write(path, data: bytes) -> None:
                              getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0),
                              0o666 if mode is None else 0o600)
         with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
+            for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                stream.write(part)
             stream.flush()
             if mode is not None and hasattr(os, "fchmod"):
                 os.fchmod(stream.fileno(), mode)

@@ -17,13 +17,13 @@ import math
 import os
 import struct
 
-from linea.backend import xp
+from linea.backend import to_host, xp
 from linea._errors import FormatError
 from linea._files import atomic_write, open_regular, read_at
 from linea._tensor import Tensor
 
 __all__ = ["save", "load", "read_safetensors", "check_safetensors_header", "check_savable",
-           "read_safetensors_header"]
+           "read_safetensors_header", "safetensors_parts"]
 
 _TREE_KEY = "linea.tree"
 _KEYS_KEY = "linea.keys"
@@ -68,6 +68,61 @@ def _contiguous(array):
     return array if array.flags.c_contiguous else array.copy(order="C")
 
 
+#: The order tensors are laid out in: widest item first, as the safetensors library does,
+#: so every tensor's data starts aligned to its item size.
+_LAYOUT_ORDER = ("U64", "I64", "F64", "F32", "U32", "I32", "BF16", "F16", "U16", "I16",
+                 "F8_E4M3", "F8_E5M2", "I8", "U8", "BOOL")
+
+
+def _code(array) -> str:
+    return _READABLE[getattr(array.dtype, "name", str(array.dtype))]
+
+
+_WRITE_BLOCK = 4 * 1024 ** 2
+
+
+def _little_endian_parts(array):
+    """The C-order, little-endian bytes of one array as flat uint8 views: the array's own
+    memory where it is C-contiguous, else blocks of its leading axis copied ~4 MiB at a
+    time (a column-major Linear weight is written without a copy of itself)."""
+    swap = array.dtype.byteorder == ">"
+    if array.flags.c_contiguous or array.ndim == 0:
+        whole = _contiguous(array)
+        if swap:
+            whole = whole.astype(whole.dtype.newbyteorder("<"))
+        yield whole.reshape(-1).view(xp.uint8)
+        return
+    row_bytes = max(1, math.prod(array.shape[1:]) * array.dtype.itemsize)
+    rows = max(1, _WRITE_BLOCK // row_bytes)
+    for start in range(0, array.shape[0], rows):
+        block = xp.ascontiguousarray(array[start:start + rows])
+        if swap:
+            block = block.astype(block.dtype.newbyteorder("<"))
+        yield block.reshape(-1).view(xp.uint8)
+
+
+def safetensors_parts(tensors: dict, metadata: dict | None = None):
+    """A safetensors file as parts to write in turn: the length field and header, then
+    each tensor's bytes straight from its array, so writing needs no copy of the file.
+
+    ``tensors`` maps names to NumPy arrays of the dtypes ``check_savable`` allows.
+    """
+    names = sorted(tensors, key=lambda name: (_LAYOUT_ORDER.index(_code(tensors[name])), name))
+    header: dict = {} if not metadata else {"__metadata__": dict(metadata)}
+    offset = 0
+    for name in names:
+        array = tensors[name]
+        size = math.prod(array.shape) * array.dtype.itemsize
+        header[name] = {"dtype": _code(array), "shape": [int(d) for d in array.shape],
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors pads it
+    yield struct.pack("<Q", len(text)) + text
+    for name in names:
+        yield from _little_endian_parts(tensors[name])
+
+
 def _encode(value, path: str, tensors: dict):
     """A JSON-able tree for ``value``; tensors go into ``tensors`` under fresh keys."""
     if isinstance(value, Tensor) or isinstance(value, xp.ndarray):
@@ -75,7 +130,7 @@ def _encode(value, path: str, tensors: dict):
         key = path or "tensor"
         while key in tensors:
             key += "'"
-        tensors[key] = _contiguous(array)
+        tensors[key] = array  # written as it is, made contiguous one tensor at a time
         return {"tensor" if isinstance(value, Tensor) else "array": key}
     if isinstance(value, dict):
         items = []
@@ -90,7 +145,7 @@ def _encode(value, path: str, tensors: dict):
     if value is None or isinstance(value, (bool, int, str)):
         return {"value": value}
     if isinstance(value, float):
-        return {"float": repr(value)}  # repr keeps inf and nan and every bit of the value
+        return {"float": repr(float(value))}  # keeps inf, nan and every bit (np.float64 too)
     if isinstance(value, xp.generic):
         return _encode(value.item(), path, tensors)
     raise TypeError(
@@ -106,8 +161,6 @@ def save(obj, f) -> None:
     that promises PyTorch's pickle format. ``linea.io.save_state_dict(state, "model.pt")``
     writes a real PyTorch file.
     """
-    from safetensors.numpy import save as safetensors_save
-
     name = os.fspath(f) if isinstance(f, (str, os.PathLike)) else ""
     if str(name).lower().endswith((".pt", ".pth")):
         raise ValueError(f"linea.save writes safetensors, not PyTorch's format, so it will not write "
@@ -119,7 +172,7 @@ def save(obj, f) -> None:
     is_flat_state = isinstance(obj, dict) and obj and all(
         isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
     if is_flat_state:
-        tensors = {k: _contiguous(v._data) for k, v in obj.items()}
+        tensors = {k: v._data for k, v in obj.items()}
         # safetensors sorts tensors in the file; the key order goes in the metadata.
         metadata = {"format": "pt", _KEYS_KEY: json.dumps(list(obj))}
     else:
@@ -131,7 +184,8 @@ def save(obj, f) -> None:
                              "was written")
         metadata = {"format": "linea", _TREE_KEY: tree}
     check_savable(tensors, "linea.save")
-    atomic_write(f, safetensors_save(tensors, metadata=metadata))
+    tensors = {name: to_host(array) for name, array in tensors.items()}
+    atomic_write(f, safetensors_parts(tensors, metadata))  # header, then tensor by tensor
 
 
 # ---- reading -----------------------------------------------------------------------

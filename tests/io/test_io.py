@@ -1,5 +1,6 @@
 """linea.io: every format both ways, layout detection, sharded files, loading into models, the CLI."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -224,3 +225,39 @@ class TestCli:
         (tmp_path / "bad.onnx").write_bytes(b"\x00\x01garbage" * 10)
         result = run_cli("inspect", tmp_path / "bad.onnx")
         assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+class TestNaturalOrderOfUnorderedFiles:
+    """Files that store names sorted as text come back in natural order (dense_2 before dense_10)."""
+
+    def test_keras_weights_file_written_without_creation_order(self, tmp_path):
+        h5py = pytest.importorskip("h5py")
+        path = tmp_path / "m.weights.h5"
+        with h5py.File(path, "w") as handle:  # as Keras writes it: layers listed by name
+            for index in range(12):
+                group = handle.create_group(f"layers/{'dense' if index == 0 else f'dense_{index}'}/vars")
+                group["0"] = np.full((2, 2), index, np.float32)
+                group["1"] = np.full((2,), index, np.float32)
+        state = io.load_state_dict(path)
+        expected = [f"{name}/{leaf}" for name in ["dense"] + [f"dense_{i}" for i in range(1, 12)]
+                    for leaf in ("kernel", "bias")]
+        assert list(state) == expected
+        assert [float(array.flat[0]) for array in state.values()] == [i for i in range(12) for _ in "kb"]
+
+    def test_safetensors_written_by_another_tool(self, tmp_path):
+        from safetensors.numpy import save_file
+
+        tensors = {f"{i}.{leaf}": np.full((1,), i, np.float32) for i in range(12) for leaf in ("weight", "bias")}
+        save_file(tensors, str(tmp_path / "m.safetensors"))
+        layers = [key.split(".")[0] for key in io.load_state_dict(tmp_path / "m.safetensors")]
+        assert layers == [str(i) for i in range(12) for _ in "wb"]
+
+    def test_real_keras_files(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "torch"))
+        keras = pytest.importorskip("keras")
+        theirs = keras.Sequential([keras.Input((3,))] + [keras.layers.Dense(3) for _ in range(11)])
+        theirs.save_weights(tmp_path / "k.weights.h5")
+        state = io.load_state_dict(tmp_path / "k.weights.h5")
+        kernels = [array for key, array in state.items() if key.endswith("/kernel")]
+        for ours, layer in zip(kernels, theirs.layers):
+            np.testing.assert_array_equal(ours, layer.kernel.numpy())

@@ -42,7 +42,16 @@ def _host(value) -> np.ndarray:
 
 
 def load_state_dict(path, format: str | None = None) -> "OrderedDict[str, np.ndarray]":
-    """{name: array} from any supported file; ONNX files give PyTorch-style keys."""
+    """{name: array} from any supported file; ONNX files give PyTorch-style keys.
+
+    The dict comes in the file's own order where it records one (PyTorch, ONNX, legacy
+    Keras ``.h5``, ``.keras``), else in natural name order (``dense_2`` before ``dense_10``;
+    a safetensors or ``.weights.h5`` file stores names sorted as text). Natural order is a
+    layer order only where the names settle it — layers of one class, numbered; where a
+    file mixes classes (``dense``, ``layer_normalization``, ``dense_1``) it is not, and
+    ``list(state.values())`` is not a list of layers: load through ``load_model(…,
+    layers=…)`` or a model's own keys instead.
+    """
     return read_stored(path, format).tensors
 
 

@@ -12,7 +12,7 @@ import re
 from collections import OrderedDict
 
 from linea._errors import FormatError
-from linea.io._layout import StoredState
+from linea.io._layout import StoredState, natural_key
 from linea.io._spec import keras_from_spec, spec_from_keras
 from linea.keras._saving import read_keras_archive, read_weights_file, weights_h5_bytes
 from linea._files import atomic_write
@@ -32,9 +32,14 @@ def stored_state(stored: dict, source: str, ordered: bool = False) -> StoredStat
     """A ``StoredState`` of ``"dense/kernel"``-style keys from ``{layer path: [arrays]}``.
 
     Weightless groups are kept by name, so the reader can refuse what it cannot place.
+    A file that does not record its layers' order lists them by name, as text (``dense``,
+    ``dense_1``, ``dense_10``, ``dense_2``); they come in natural order (``dense_2`` before
+    ``dense_10``), which is the layer order within each layer class — across classes the
+    names do not say it, and the order of the dict is then not a layer order.
     """
     state, weightless = OrderedDict(), []
-    for path, arrays in stored.items():
+    for path in stored if ordered else sorted(stored, key=natural_key):
+        arrays = stored[path]
         if not arrays:
             weightless.append(path)
             continue

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import OrderedDict
 
 import numpy as np
 
 from linea._errors import FormatError
 from linea._files import atomic_write
-from linea._serialization import read_safetensors
+from linea._serialization import read_safetensors, safetensors_parts
 from linea._files import read_regular
-from linea.io._layout import StoredState
+from linea.io._layout import StoredState, natural_key
 
 _MAX_INDEX = 16 * 1024 * 1024
 
@@ -26,7 +27,12 @@ def read_stored(path, shapes_only: bool = False) -> StoredState:
     if source.endswith(".index.json"):
         return StoredState(_read_sharded(source, shapes_only))
     arrays, metadata = read_safetensors(source, shapes_only)
-    return StoredState(OrderedDict(arrays), ordered="linea.keys" in metadata)
+    if "linea.keys" in metadata:
+        return StoredState(OrderedDict(arrays), ordered=True)
+    # safetensors keeps names sorted as text (0, 1, 10, 11, 2, …): layers go in natural
+    # order of their paths, each layer's tensors in the file's order.
+    layers = sorted(arrays, key=lambda name: natural_key(re.sub(r"[./][^./]*$", "", name)))
+    return StoredState(OrderedDict((name, arrays[name]) for name in layers), ordered=False)
 
 
 def _read_sharded(source: str, shapes_only: bool = False) -> "OrderedDict[str, np.ndarray]":
@@ -54,12 +60,9 @@ def _read_sharded(source: str, shapes_only: bool = False) -> "OrderedDict[str, n
 
 
 def write(state: dict, path) -> None:
-    from safetensors.numpy import save
-
     source = os.fspath(path)
     if source.endswith(".index.json"):
         raise ValueError("writing sharded safetensors is not supported; give a .safetensors path")
-    arrays = {name: np.ascontiguousarray(array) if np.ndim(array) else np.array(array)
-              for name, array in state.items()}
+    arrays = {name: np.asarray(array) for name, array in state.items()}
     metadata = {"format": "pt", "linea.keys": json.dumps(list(arrays))}
-    atomic_write(source, save(arrays, metadata=metadata))
+    atomic_write(source, safetensors_parts(arrays, metadata))  # header, then tensor by tensor
