@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import math
 import os
+import struct
 import zipfile
+import zlib
 
 from linea.backend import xp
 from linea._errors import FormatError
@@ -239,8 +242,15 @@ def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: 
         raise FormatError(f"{source}: cannot read the HDF5 file: {error}") from None
 
 
-def read_keras_archive(filepath) -> tuple[dict, bytes]:
-    """(config dict, weights.h5 bytes) of a ``.keras`` zip, checked before decompressing."""
+def read_keras_archive(filepath, weights_budget=None) -> tuple[dict, bytes]:
+    """(config dict, weights.h5 bytes) of a ``.keras`` zip, each member bounded before inflating.
+
+    ``config.json`` is read first. ``model.weights.h5`` may then hold no more than
+    ``weights_budget(config)`` bytes (default: what the config's layers can need,
+    ``config_weights_budget``), nor more than ``_MAX_RATIO`` times the compressed bytes
+    the archive really holds for it; a member claiming more is refused before a byte is
+    inflated, and inflation streams with that cap, so a zip bomb costs neither time nor memory.
+    """
     source = os.fspath(filepath)
     data = read_regular(source)
     try:
@@ -251,28 +261,90 @@ def read_keras_archive(filepath) -> tuple[dict, bytes]:
     for needed in ("config.json", "model.weights.h5"):
         if needed not in members:
             raise FormatError(f"{source}: the archive has no {needed}: not a Keras 3 model file")
-    for name in ("config.json", "model.weights.h5", "metadata.json"):
-        info = members.get(name)
-        if info is None:
-            continue
-        limit = _MAX_JSON if name.endswith(".json") else _MAX_ZIP_MEMBER
-        ratio = info.file_size / max(info.compress_size, 1)
-        # Keras stores members uncompressed; float weights deflate by ~1.1×. A member
-        # claiming more than _MAX_RATIO× its compressed size is refused before inflating,
-        # which bounds the time and memory a small file can cost.
-        if info.file_size > limit or (info.file_size > 1024 ** 2 and ratio > _MAX_RATIO):
-            raise FormatError(f"{source}: member {name} claims {info.file_size} bytes from "
-                              f"{info.compress_size} compressed: refusing a possible zip bomb")
     try:
-        config_text = archive.read("config.json")
-        weights = archive.read("model.weights.h5")
-        config = json.loads(config_text.decode("utf-8"))
-    except (zipfile.BadZipFile, ValueError, RecursionError, EOFError, OSError, RuntimeError,
-            NotImplementedError, UnicodeDecodeError) as error:  # RuntimeError: an encrypted member
-        raise FormatError(f"{source}: corrupt .keras archive: {error}") from None
+        config = json.loads(_member(archive, members["config.json"], _MAX_JSON, data, source)
+                            .decode("utf-8"))
+    except (ValueError, RecursionError, UnicodeDecodeError) as error:
+        raise FormatError(f"{source}: config.json is not valid JSON: {error}") from None
     if not isinstance(config, dict):
         raise FormatError(f"{source}: config.json is not a JSON object")
+    budget = weights_budget(config) if weights_budget is not None else \
+        config_weights_budget(config, source)
+    weights = _member(archive, members["model.weights.h5"], min(budget, _MAX_ZIP_MEMBER), data,
+                      source)
     return config, weights
+
+
+#: A Keras weights file's own bytes beyond the numbers: the file's header and root groups,
+#: and each variable's group and dataset headers (~0.7 KiB each in Keras's files).
+_HDF5_FIXED = 1024 ** 2
+_HDF5_PER_VARIABLE = 4096
+#: Optimizer slots saved beside each variable (Adam with amsgrad keeps three).
+_OPTIMIZER_SLOTS = 3
+
+
+def config_weights_budget(config: dict, source: str) -> int:
+    """The most bytes a ``model.weights.h5`` can need for the model ``config`` describes:
+    its variables at 8 bytes a number, the optimizer's slots beside them, HDF5's headers."""
+    shapes = [shape for layer in expected_shapes(sequential_config(config, source), source)
+              for shape in layer]
+    return weights_budget_of(shapes)
+
+
+def weights_budget_of(shapes) -> int:
+    """``config_weights_budget`` for variables of the given shapes."""
+    values = sum(math.prod(shape) for shape in shapes)
+    copies = 1 + _OPTIMIZER_SLOTS
+    return _HDF5_FIXED + copies * (len(shapes) * _HDF5_PER_VARIABLE + 8 * values)
+
+
+def _stored_span(archive, info, data: bytes, source: str) -> int:
+    """The compressed bytes the archive really holds for member ``info``: from its data's
+    start to the next member's header (or the central directory), whatever it declares."""
+    header = data[info.header_offset:info.header_offset + 30]
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise FormatError(f"{source}: member {info.filename}'s local header is missing or damaged")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    start = info.header_offset + 30 + name_length + extra_length
+    following = [other.header_offset for other in archive.infolist()
+                 if other.header_offset > info.header_offset]
+    end = min(following + [getattr(archive, "start_dir", len(data)), len(data)])
+    return max(0, end - start)
+
+
+def _member(archive, info, limit: int, data: bytes, source: str) -> bytes:
+    """One member's bytes, refused before inflating if it claims more than ``limit`` or than
+    ``_MAX_RATIO`` × the compressed bytes really there, then inflated in pieces with that cap."""
+    held = _stored_span(archive, info, data, source)
+    if info.compress_size > held:
+        raise FormatError(f"{source}: member {info.filename} declares {info.compress_size} "
+                          f"compressed bytes, but the archive holds at most {held} for it: "
+                          "a damaged or forged archive")
+    # Keras stores members uncompressed; float weights deflate by ~1.1×. A member
+    # claiming more than _MAX_RATIO× what it really holds is a possible zip bomb.
+    if info.file_size > 1024 ** 2 and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+        raise FormatError(f"{source}: member {info.filename} claims {info.file_size} bytes from "
+                          f"{info.compress_size} compressed: refusing a possible zip bomb")
+    if info.file_size > limit:
+        raise FormatError(f"{source}: member {info.filename} claims {info.file_size} bytes, more "
+                          f"than the {limit} the model's config can need: refusing a possible "
+                          "zip bomb")
+    pieces, total = [], 0
+    try:
+        with archive.open(info) as stream:
+            while True:
+                piece = stream.read(1024 ** 2)
+                if not piece:
+                    break
+                total += len(piece)
+                if total > min(limit, max(info.file_size, 0)):
+                    raise FormatError(f"{source}: member {info.filename} inflates past the "
+                                      f"{info.file_size} bytes it declares: a damaged archive")
+                pieces.append(piece)
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, RuntimeError, NotImplementedError,
+            zlib.error) as error:  # RuntimeError: an encrypted member
+        raise FormatError(f"{source}: corrupt .keras archive: {error}") from None
+    return b"".join(pieces)
 
 
 def _assign(model, stored: dict, source: str) -> None:
@@ -300,7 +372,11 @@ def _assign(model, stored: dict, source: str) -> None:
 def load_weights(model, filepath) -> None:
     source = os.fspath(filepath)
     if source.endswith(".keras"):
-        _, data = read_keras_archive(source)
+        if not model.built:
+            raise ValueError(f"model '{model.name}' is not built: build or call it before "
+                             "load_weights")
+        shapes = [tuple(v.shape) for layer in model.layers for v in saved_weights(layer)]
+        _, data = read_keras_archive(source, lambda config: weights_budget_of(shapes))
         stored = read_weights_h5(data, source)
     else:
         if not source.endswith((".h5", ".hdf5")):
