@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 
 from linea._autograd import grad_enabled, needs_grad, record
-from linea.backend import blas_ready, kind_of, namespace_of, space_of, xp
+from linea.backend import blas_ready, kind_of, namespace_of, quiet, space_of, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
 from linea._tensor import Tensor
@@ -179,22 +179,27 @@ def _pow_grads(grad, x, y, out, needs_x, needs_y):
     return grad_x, grad_y
 
 
+@quiet
 def add(a, b):
     return _binary("Add", operator.add, _add_grads, a, b)
 
 
+@quiet
 def sub(a, b):
     return _binary("Sub", operator.sub, _sub_grads, a, b)
 
 
+@quiet
 def mul(a, b):
     return _binary("Mul", operator.mul, _mul_grads, a, b, _mul_saves)
 
 
+@quiet
 def div(a, b):
     return _binary("Div", _true_divide, _div_grads, a, b, _div_saves)
 
 
+@quiet
 def pow(a, b):  # noqa: A001 - PyTorch's name
     return _binary("Pow", operator.pow, _pow_grads, a, b, _pow_saves)
 
@@ -212,14 +217,17 @@ def _min_grads(grad, x, y, out, needs_x, needs_y):
     return (grad * x_wins if needs_x else None), (grad * (1 - x_wins) if needs_y else None)
 
 
+@quiet
 def maximum(a, b):
     return _binary("Maximum", lambda x, y: space_of(x).maximum(x, y), _max_grads, a, b, _both_saved)
 
 
+@quiet
 def minimum(a, b):
     return _binary("Minimum", lambda x, y: space_of(x).minimum(x, y), _min_grads, a, b, _both_saved)
 
 
+@quiet
 def compare(numpy_compare, a, b):
     """An elementwise comparison; the result is a bool tensor outside the graph."""
     if not isinstance(a, Tensor):
@@ -249,27 +257,32 @@ def _float_data(tensor: Tensor):
     return data
 
 
+@quiet
 def neg(a: Tensor) -> Tensor:
     return _unary("Neg", a, -a._data, lambda grad: -grad)
 
 
+@quiet
 def exp(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).exp(x)
     return _unary("Exp", a, out, lambda grad: grad * out, (out,))
 
 
+@quiet
 def log(a: Tensor) -> Tensor:
     x = _float_data(a)
     return _unary("Log", a, space_of(x).log(x), lambda grad: grad / x, (x,))
 
 
+@quiet
 def sqrt(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).sqrt(x)
     return _unary("Sqrt", a, out, lambda grad: grad / (2 * out), (out,))
 
 
+@quiet
 def tanh(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).tanh(x)
@@ -289,6 +302,7 @@ def stable_softplus(x):
     return space.maximum(x, 0) + space.log1p(space.exp(-space.abs(x)))
 
 
+@quiet
 def sigmoid(a: Tensor) -> Tensor:
     out = stable_sigmoid(_float_data(a))
     return _unary("Sigmoid", a, out, lambda grad: sigmoid_gradient(grad, out), (out,))
@@ -314,6 +328,7 @@ def sigmoid_gradient(grad, out):
 RESULT_GRADIENTS = {"relu": relu_gradient, "tanh": tanh_gradient, "sigmoid": sigmoid_gradient}
 
 
+@quiet
 def relu(a: Tensor) -> Tensor:
     """max(x, 0); the gradient is 0 where the result is ≤ 0 and passes through elsewhere.
 
@@ -335,12 +350,14 @@ def relu(a: Tensor) -> Tensor:
     return result
 
 
+@quiet
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
     x = a._data
     space = space_of(x)
     return _unary("Abs", a, space.abs(x), lambda grad: grad * space.sign(x), (x,))
 
 
+@quiet
 def clamp(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
@@ -369,6 +386,7 @@ def _as_matrix_operand(value):
     return tensor(value)
 
 
+@quiet
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy's rules for 1-D and batched operands."""
     a, b = cast_for("matmul", _as_matrix_operand(a), _as_matrix_operand(b))

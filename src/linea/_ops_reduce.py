@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 from collections import namedtuple
 
+from linea.backend import quiet
 from linea import _dtype
 from linea._autograd import needs_grad, record
 from linea.backend import (kind_of, namespace_of, put_along_axis, space_of, take_along_axis,
@@ -61,6 +62,7 @@ def _sum_dtype(data, dtype):
     return space_of(data).int64 if kind_of(data) in "biu" else None
 
 
+@quiet
 def sum(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     data = tensor._data
     axes = _axes(dim, data.ndim)
@@ -74,6 +76,7 @@ def sum(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor: 
     return _record("Sum", tensor, out, lambda grad: _expand_back(grad, axes, keepdim, shape))
 
 
+@quiet
 def mean(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     data = tensor._data
     if dtype is None and kind_of(data) in "biu":
@@ -96,6 +99,7 @@ def mean(tensor: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
                    lambda grad: _expand_back(grad / count, axes, keepdim, shape))
 
 
+@quiet
 def var(tensor: Tensor, dim=None, keepdim: bool = False, correction: int = 1) -> Tensor:
     data = tensor._data
     axes = _axes(dim, data.ndim)
@@ -113,6 +117,7 @@ def var(tensor: Tensor, dim=None, keepdim: bool = False, correction: int = 1) ->
     return _record("Var", tensor, out, backward, (data,))  # PyTorch saves the input
 
 
+@quiet
 def extreme(tensor: Tensor, dim, keepdim: bool, largest: bool):
     """``max``/``min``: the value over everything, or (values, indices) along ``dim``."""
     data = tensor._data
@@ -167,6 +172,7 @@ def arg_extreme(tensor: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
     return _make(xp.asarray(chosen, dtype=xp.int64) if space is xp else space.astype(chosen, space.int64))
 
 
+@quiet
 def logsumexp(tensor: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log Σ exp(x) along ``dim``, computed without overflow."""
     data = tensor._data
@@ -267,6 +273,7 @@ def _softmax_dim(ndim: int, dim, function: str) -> int:
     return dim % limit
 
 
+@quiet
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / Σ exp(x) along ``dim``."""
     input = op_input(input, "softmax")
@@ -288,6 +295,7 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     return _unary("Softmax", input, out, gradient, (out,))
 
 
+@quiet
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """x - log Σ exp(x) along ``dim``."""
     input = op_input(input, "log_softmax")

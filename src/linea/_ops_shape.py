@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import copy_of, kind_of, namespace_of, scatter_add, space_of, xp
+from linea.backend import copy_of, kind_of, namespace_of, quiet, scatter_add, space_of, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
 
@@ -211,6 +211,7 @@ def masked_fill(tensor: Tensor, mask, value) -> Tensor:
                    lambda grad: space.where(mask_array, space.zeros_like(grad), grad), (mask_array,))
 
 
+@quiet
 def cast(tensor: Tensor, dtype) -> Tensor:
     target = _dtype.as_dtype(dtype)
     data = tensor._data

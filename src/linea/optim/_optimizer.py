@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from linea._autograd import enable_grad, zero_grads
-from linea.backend import namespace_of, xp
+from linea.backend import namespace_of, quietly, xp
 from linea._errors import StateDictError
 from linea._tensor import Tensor, host_array
 from linea._versions import mark_written
@@ -72,15 +72,16 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            for parameter in group["params"]:
-                if parameter.grad is None:
-                    continue
-                state = self.state.get(parameter)
-                if state is None:
-                    state = self.state[parameter] = {}
-                self._update(group, parameter._data, parameter.grad._data, state)
-                mark_written(parameter._data)  # a graph recorded before the step is stale
+        with quietly():  # a non-finite gradient gives non-finite weights, as in PyTorch, silently
+            for group in self.param_groups:
+                for parameter in group["params"]:
+                    if parameter.grad is None:
+                        continue
+                    state = self.state.get(parameter)
+                    if state is None:
+                        state = self.state[parameter] = {}
+                    self._update(group, parameter._data, parameter.grad._data, state)
+                    mark_written(parameter._data)  # a graph recorded before the step is stale
         return loss
 
     def _update(self, group: dict, param, grad, state: dict) -> None:

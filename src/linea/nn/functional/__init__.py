@@ -1,6 +1,8 @@
 """Pure functions: each op's forward next to its gradient rule."""
-from linea.nn.functional._activation import (gelu, leaky_relu, log_softmax, relu, sigmoid, silu,
-                                             softmax, softplus, tanh)
+from linea.nn.functional._activation import (celu, elu, gelu, hardshrink, hardsigmoid, hardswish,
+                                             hardtanh, leaky_relu, log_softmax, logsigmoid, mish,
+                                             relu, relu6, selu, sigmoid, silu, softmax, softplus,
+                                             softshrink, softsign, tanh, tanhshrink)
 from linea.nn.functional._conv import conv2d
 from linea.nn.functional._encoding import one_hot
 from linea.nn.functional._linear import dense, linear
@@ -12,4 +14,6 @@ from linea.nn.functional._pooling import adaptive_avg_pool2d, avg_pool2d, max_po
 __all__ = ["linear", "dense", "conv2d", "relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid",
            "softplus", "softmax", "log_softmax", "layer_norm", "batch_norm", "dropout",
            "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "one_hot", "mse_loss", "l1_loss",
-           "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits"]
+           "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "elu", "selu", "celu",
+           "relu6", "hardtanh", "hardsigmoid", "hardswish", "softsign", "logsigmoid", "mish",
+           "tanhshrink", "softshrink", "hardshrink"]

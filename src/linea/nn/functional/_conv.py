@@ -7,7 +7,7 @@ per group. The patch gather's gradient scatters back (col2im).
 from __future__ import annotations
 
 from linea._autograd import needs_grad, record
-from linea.backend import namespace_of, pad, to_host, xp
+from linea.backend import namespace_of, pad, quiet, to_host, xp
 from linea._errors import ShapeError
 from linea._ops_shape import cat
 from linea._tensor import Tensor
@@ -102,6 +102,7 @@ def unfold_patches(input: Tensor, kernel_size, stride, padding4, dilation) -> Te
     return result
 
 
+@quiet
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """2-D cross-correlation: (N, C_in, H, W) → (N, C_out, OH, OW).

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 from linea._autograd import grad_enabled, record
-from linea.backend import blas_ready, from_host, host_dtype, kind_of, namespace_of, outer, space_of, xp
+from linea.backend import (blas_ready, from_host, host_dtype, kind_of, namespace_of, outer, quiet,
+                           space_of, xp)
 from linea._dtype import is_floating
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
@@ -166,6 +167,7 @@ def _affine_low_precision(input, weight, bias, kernel_layout, x, w_in_out, b, ou
     return result
 
 
+@quiet
 def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> Tensor:
     """The one fused affine node behind ``linear`` (weight (out, in)) and ``dense`` (kernel (in, out))."""
     if autocast_dtype() is not None:  # round input, weight and bias to the autocast dtype

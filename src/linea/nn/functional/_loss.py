@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 
 from linea._autograd import needs_grad, record
-from linea.backend import kind_of, namespace_of, put_along_axis, space_of, take_along_axis, to_host, xp
+from linea.backend import (kind_of, namespace_of, put_along_axis, quiet, space_of, take_along_axis,
+                           to_host, xp)
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
 from linea.nn.functional._activation import log_softmax, softplus
@@ -46,6 +47,7 @@ def _check_same_shape(input: Tensor, target: Tensor, function: str) -> None:
         )
 
 
+@quiet
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """(input - target)², reduced."""
     input, target = cast_for("mse_loss", input, target)
@@ -55,6 +57,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     return _reduce(difference * difference, reduction)
 
 
+@quiet
 def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """|input - target|, reduced."""
     input, target = cast_for("l1_loss", input, target)
@@ -126,6 +129,7 @@ def _broadcast_class_weight(weight: Tensor, ndim: int) -> Tensor:
     return weight.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+@quiet
 def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """-input[target] (input holds log-probabilities), weighted, reduced as in PyTorch."""
@@ -156,6 +160,7 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
     return losses.sum() / Tensor._make(total)
 
 
+@quiet
 def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy of logits (N, C, ...) against class indices or class probabilities.
@@ -254,6 +259,7 @@ def _cross_entropy_2d(input: Tensor, target: Tensor, ignore_index: int) -> Tenso
     return result
 
 
+@quiet
 def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | None = None,
                                      reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:

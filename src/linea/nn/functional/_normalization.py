@@ -5,7 +5,7 @@ import math
 
 from linea import _dtype
 from linea._autograd import needs_grad, record
-from linea.backend import copy_of, host_dtype, namespace_of, space_of, xp
+from linea.backend import copy_of, host_dtype, namespace_of, quiet, space_of, xp
 from linea._errors import ShapeError
 from linea._random import draw_keep_mask
 from linea._tensor import Tensor
@@ -18,6 +18,7 @@ __all__ = ["layer_norm", "batch_norm", "batch_norm_over", "dropout"]
 _make = Tensor._make
 
 
+@quiet
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """(x - mean) / √(var + eps) · weight + bias over the last ``len(normalized_shape)`` dims.
@@ -76,6 +77,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return result
 
 
+@quiet
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """(x − mean) / √(var + eps) · weight + bias per channel (dim 1), as PyTorch.
@@ -175,6 +177,7 @@ def batch_norm_over(input, axis: int, running_mean, running_var, weight, bias, t
     return result
 
 
+@quiet
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
             generator=None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (training only).

@@ -15,7 +15,7 @@ from linea._autograd import needs_grad, record
 from linea._errors import ShapeError
 from linea._ops_shape import stack
 from linea._tensor import Tensor
-from linea.backend import space_of
+from linea.backend import quiet, space_of
 from linea.nn.functional._activation import _tensor as _as_tensor
 from linea.nn.functional._conv import _pair
 
@@ -189,6 +189,7 @@ def _torch_padding(kernel, padding, name):
     return top, top, left, left
 
 
+@quiet
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
     """Max pooling: (N, C, H, W) → (N, C, OH, OW), OH = ⌊(H + 2·pad − dil·(k − 1) − 1)/stride⌋ + 1.
@@ -205,6 +206,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return out.squeeze(0) if unbatched else out
 
 
+@quiet
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override=None) -> Tensor:
     """Average pooling: (N, C, H, W) → (N, C, OH, OW), sizes as ``max_pool2d`` (dilation 1)."""
@@ -222,6 +224,7 @@ def _adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
 
 
+@quiet
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """Average pooling to a fixed (OH, OW): cell i spans rows ⌊i·H/OH⌋ … ⌈(i+1)·H/OH⌉ − 1.
 

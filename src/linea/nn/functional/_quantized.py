@@ -14,7 +14,7 @@ import math
 from linea._autograd import grad_enabled, record
 from linea._errors import DTypeError, ShapeError
 from linea._tensor import Tensor
-from linea.backend import xp
+from linea.backend import quiet, xp
 
 __all__ = ["int8_linear"]
 
@@ -26,6 +26,7 @@ def _refuse(grad):
         "inference under linea.no_grad()")
 
 
+@quiet
 def int8_linear(input, packed, bias=None, *, input_gradient: bool = False) -> Tensor:
     """y = dequantized(int8 product) + bias for a ``PackedWeight`` (out_features, in_features).
 
