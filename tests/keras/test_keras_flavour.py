@@ -303,12 +303,15 @@ class TestFilesAndConversion:
     def test_conversion_rejects_what_it_cannot_express(self):
         with pytest.raises(TypeError, match="ceil_mode"):
             convert.to_keras(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2, ceil_mode=True)))
-        with pytest.raises(TypeError, match="input_shape=\\(C, H, W\\)"):
+        with pytest.raises(ValueError, match="input_shape=\\(C, H, W\\)"):  # missing, not wrong
             convert.to_keras(nn.Sequential(nn.Conv2d(2, 1, 3), nn.Flatten(), nn.Linear(4, 2)))
         with pytest.raises(ValueError, match="not built"):
             convert.to_nn(lk.Sequential([layers.Dense(2)]))
-        with pytest.raises(ValueError, match="no linea.nn module"):
-            convert.to_nn(lk.Sequential([lk.Input(shape=(2,)), layers.Dense(2, activation="mish")]))
+        def doubled(x):  # a custom activation: no module computes it
+            return x * 2
+
+        with pytest.raises(ValueError, match="'doubled' has no linea.nn module"):
+            convert.to_nn(lk.Sequential([lk.Input(shape=(2,)), layers.Dense(2, activation=doubled)]))
 
 
 def test_weights_files_with_external_links_are_refused(tmp_path):
@@ -356,3 +359,13 @@ def test_leaky_relu_layer_keeps_its_slope_and_config():
     assert lk.layers.LeakyReLU().negative_slope == 0.3  # Keras's layer default
     with pytest.raises(ValueError, match="negative_slope"):
         lk.layers.LeakyReLU(negative_slope=-1)
+
+
+def test_predict_takes_numpy_object_arrays_of_numbers():
+    """As linea.tensor does: numbers kept as objects convert; anything else is named."""
+    model = lk.Sequential([lk.Input((2,)), layers.Dense(1)])
+    numbers = np.array([[1, 2.5], [3, 4]], dtype=object)
+    np.testing.assert_allclose(model.predict(numbers, verbose=0),
+                               model.predict(numbers.astype(np.float32), verbose=0))
+    with pytest.raises(TypeError, match="element \\[1, 0\\] is 'x'"):
+        model.predict(np.array([[1, 2], ["x", 4]], dtype=object), verbose=0)

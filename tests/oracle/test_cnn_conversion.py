@@ -116,7 +116,7 @@ def test_conversions_that_cannot_be_exact_are_refused():
                                   lk.layers.Conv2D(2, 2, strides=2, padding="same")])
     with pytest.raises(TypeError, match="unevenly"):
         convert.to_nn(strided_same)
-    with pytest.raises(TypeError, match="input_shape"):
+    with pytest.raises(ValueError, match="input_shape"):  # something missing: a ValueError
         convert.to_keras(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 2)))
     with pytest.raises(TypeError, match="track_running_stats"):
         convert.to_keras(nn.Sequential(nn.BatchNorm1d(3, track_running_stats=False)), input_shape=(3,))

@@ -21,7 +21,7 @@ onnx = pytest.importorskip("onnx", reason="onnx writes the test graphs; install 
 from safetensors.torch import save_file, save_model  # noqa: E402
 
 import linea  # noqa: E402
-from linea import io  # noqa: E402
+from linea import io, nn  # noqa: E402
 
 R = np.random.default_rng(9)
 
@@ -342,3 +342,48 @@ def test_dynamo_export_with_external_data(tmp_path):
     close(run(io.load_model(tmp_path / "m.onnx"), x), torch_out(theirs, x))
     result = cli("convert", tmp_path / "m.onnx", tmp_path / "m.safetensors")
     assert result.returncode == 0 and "verified against onnxruntime" in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("target", ["m.safetensors", "m.pt", "m.onnx", "m2.keras", "m.weights.h5"])
+def test_convert_keras_dense_batchnorm_activation_dense(tmp_path, target):
+    """BatchNormalization over features (not images) needs no input_shape: every target verifies."""
+    keras.utils.set_random_seed(1)
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+                               keras.layers.Activation("relu"), keras.layers.Dense(3)])
+    theirs.compile(optimizer="adam", loss="mse")
+    theirs.fit(np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32),
+               np.zeros((64, 3), np.float32), epochs=2, verbose=0)  # running statistics move
+    theirs.save(tmp_path / "m.keras")
+    result = subprocess.run([sys.executable, "-m", "linea", "convert", str(tmp_path / "m.keras"),
+                             str(tmp_path / target)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "verified against Keras" in result.stdout
+    x = np.random.default_rng(2).standard_normal((6, 4)).astype(np.float32)
+    if target.endswith(".keras"):
+        np.testing.assert_allclose(keras.models.load_model(tmp_path / target).predict(x, verbose=0),
+                                   theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_loaded_with_input_shape_remembers_it(tmp_path):
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                 torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()
+    torch.save(theirs.state_dict(), tmp_path / "cnn.pt")
+    ours = io.load_model(tmp_path / "cnn.pt", layers=["conv2d", "relu", "maxpool2d(kernel=2)", "flatten",
+                                                      "linear"], input_shape=(1, 8, 8))
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    expected = theirs(torch.tensor(x)).detach().numpy()
+    io.save_model(ours, tmp_path / "cnn.keras")  # no second input_shape=
+    io.save_model(ours, tmp_path / "cnn.onnx")
+    got = keras.models.load_model(tmp_path / "cnn.keras").predict(x.transpose(0, 2, 3, 1), verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    import onnxruntime
+
+    run = onnxruntime.InferenceSession(str(tmp_path / "cnn.onnx")).run(None, {"input": x})[0]
+    np.testing.assert_allclose(run, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_that_never_said_its_input_shape_gets_a_value_error():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2))
+    with pytest.raises(ValueError, match="pass input_shape=\\(C, H, W\\)"):
+        linea.convert.to_keras(model)

@@ -28,7 +28,7 @@ import numpy as np
 
 from linea._errors import FormatError
 from linea.io._layout_images import IMAGE_ENTRIES, image_entry, image_specs_from_state
-from linea.io._spec import ACTIVATION_NAMES, LayerSpec
+from linea.io._spec import ACTIVATION_NAMES, LayerSpec, activation_settings
 from linea.io._spec_images import IMAGE_KINDS
 from linea.keras._naming import unique_in_order
 from linea.nn.functional._conv import conv2d_padding
@@ -133,8 +133,8 @@ def parse_layers(layers) -> list[LayerSpec]:
         if name in IMAGE_ENTRIES:
             specs.append(image_entry(name, settings, entry))
             continue
-        allowed = {"layernorm": {"eps"}, "dropout": {"p"}, "leaky_relu": {"negative_slope"},
-                   "softplus": {"threshold"}}.get(name, set())
+        allowed = {"layernorm": {"eps"}, "dropout": {"p"}}.get(name) or \
+            set(activation_settings(name) if name in ACTIVATION_NAMES else ())
         if set(settings) - allowed:
             raise ValueError(f"layers entry {entry!r}: {name} takes {sorted(allowed) or 'no settings'}")
         if name in ("linear", "dense"):

@@ -122,6 +122,8 @@ def image_specs_from_state(groups: dict, given: list, layout: str, input_shape, 
                            source: str) -> list:
     """The layer list of a state dict of an image model (see the module docstring)."""
     if input_shape is None:
+        input_shape = _features_in(groups, given, layout, ordered, source)
+    if input_shape is None:
         raise FormatError(f"{source}: a state dict of a model with image layers does not record the "
                           "size of its images, which the Flatten order and the paddings depend on; "
                           "pass input_shape=(C, H, W) (--input-shape C,H,W in the CLI)")
@@ -159,6 +161,25 @@ def image_specs_from_state(groups: dict, given: list, layout: str, input_shape, 
     for start, permutation in permutations:
         specs = permute_features(specs, start, permutation)
     return specs
+
+
+def _features_in(groups: dict, given: list, layout: str, ordered: bool, source: str):
+    """(features,) when the model takes feature vectors — BatchNorm over features between
+    Dense layers, no image layer — read off its first weighted layer; else None."""
+    if any(spec.kind in ("conv2d", "maxpool2d", "avgpool2d", "globalavgpool", "flatten")
+           for spec in given):
+        return None
+    first = next((spec for spec in given if spec.kind in _WEIGHTED), None)
+    if first is None:
+        return None
+    leaves = groups[_place(groups, given, layout, ordered, source)[0]]
+    if first.kind == "linear":
+        matrix = next((array for array in leaves.values() if np.ndim(array) == 2), None)
+        if matrix is None:
+            return None
+        return (int(matrix.shape[0] if layout == "keras" else matrix.shape[1]),)
+    vector = next((array for array in leaves.values() if np.ndim(array) == 1), None)
+    return None if vector is None else (int(vector.shape[0]),)
 
 
 def _leaf(leaves: dict, names, prefix: str, source: str, needed: bool = True):

@@ -60,9 +60,12 @@ class _Graph:
 def _activation(graph: _Graph, spec, x: str) -> str:
     name = spec.activation
     settings = activation_settings(name, spec.extra)
-    op = ACTIVATIONS[name].onnx_op if name in ACTIVATIONS else None
-    if op is not None and name != "linear":
-        return graph.node(op, [x])
+    entry = ACTIVATIONS.get(name)
+    if entry is not None and entry.onnx_op is not None and name != "linear":
+        attributes = {key: float(value) for key, value in entry.onnx_fixed.items()}
+        attributes.update({key: float(settings[setting])
+                           for key, setting in entry.onnx_settings.items()})
+        return graph.node(entry.onnx_op, [x], **attributes)
     if name == "softplus":
         softplus = graph.node("Softplus", [x])
         if settings["threshold"] == float("inf"):
@@ -87,6 +90,15 @@ def _activation(graph: _Graph, spec, x: str) -> str:
         scaled = graph.node("Mul", [inner, graph.constant("sqrt_2_over_pi", math.sqrt(2.0 / math.pi))])
         shifted = graph.node("Add", [graph.node("Tanh", [scaled]), graph.constant("one", 1.0)])
         return graph.node("Mul", [graph.node("Mul", [x, shifted]), graph.constant("half", 0.5)])
+    if name in ("relu6", "hard_tanh"):  # Clip with its bounds as inputs (opset ≥ 11)
+        low, high = (0.0, 6.0) if name == "relu6" else (settings["min_val"], settings["max_val"])
+        return graph.node("Clip", [x, graph.constant("min", low), graph.constant("max", high)])
+    if name == "tanh_shrink":
+        return graph.node("Sub", [x, graph.node("Tanh", [x])])
+    if name == "mish":
+        return graph.node("Mul", [x, graph.node("Tanh", [graph.node("Softplus", [x])])])
+    if name == "log_sigmoid":  # −softplus(−x): no overflow, as linea computes it
+        return graph.node("Neg", [graph.node("Softplus", [graph.node("Neg", [x])])])
     if name == "linear":
         return x
     raise ValueError(f"the activation {name!r} cannot be exported to ONNX")
@@ -198,8 +210,8 @@ def model_proto(specs, input_rank: int = 2):
 
 def _image_input(specs):
     """(C, H, W) of a model with image layers (recorded in its first spec), else None."""
-    if not any(spec.kind in IMAGE_KINDS for spec in specs):
-        return None
+    if not any(spec.kind in IMAGE_KINDS and spec.extra.get("rank", 4) == 4 for spec in specs):
+        return None  # no image layer (a BatchNorm over features is refused by its own node)
     shape = specs[0].extra.get("input_shape") if specs else None
     if shape is None or len(shape) != 3:
         raise ValueError("an ONNX export of a model with image layers needs its input size: "
@@ -235,10 +247,7 @@ def _image_node(graph: _Graph, spec, x: str) -> str:
                           count_include_pad=int(bool(extra["count_include_pad"])))
     if spec.kind == "globalavgpool":
         return graph.node("GlobalAveragePool", [x])
-    if spec.kind == "batchnorm":
-        if extra.get("rank") != 4:
-            raise ValueError("ONNX export of a BatchNorm1d over features is not supported; linea "
-                             "exports BatchNorm2d over images")
+    if spec.kind == "batchnorm":  # over the channels of (N, C, H, W) or the features of (N, C)
         mean = extra["running_mean"]
         scale = spec.weight if spec.weight is not None else np.ones_like(mean)
         shift = spec.bias if spec.bias is not None else np.zeros_like(mean)

@@ -334,17 +334,48 @@ def _matmul(graph: _Graph, x: str, shape, node) -> _Match | None:
     return _Match([LayerSpec("linear", np.array(kernel.T), bias)], output, nodes, out_shape)
 
 
-#: One-node activations: the registry's ONNX ops (Softplus is ONNX's, without torch's threshold).
-_SIMPLE = {entry.onnx_op: name for name, entry in ACTIVATIONS.items()
-           if entry.onnx_op is not None and name != "linear"}
-_SIMPLE["Softplus"] = "softplus"
+#: The defaults of the ONNX operator spec for the attributes of the registry's one-node ops.
+_ONNX_DEFAULTS = {"Elu": {"alpha": 1.0}, "Celu": {"alpha": 1.0},
+                  "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
+                  "HardSigmoid": {"alpha": 0.2, "beta": 0.5}, "Shrink": {"bias": 0.0, "lambd": 0.5}}
+_ONE_NODE_OPS = {entry.onnx_op for name, entry in ACTIVATIONS.items()
+                 if entry.onnx_op is not None and name != "linear"} | {"Softplus"}
+
+
+def _registered_activation(node, source: str) -> LayerSpec:
+    """The registry's activation a one-node op is, its attributes read exactly as float32.
+
+    An op whose attributes fit no entry (a HardSigmoid of slope 0.2, a Shrink whose bias is
+    neither 0 nor lambd) is a FormatError naming the node: no entry computes it.
+    """
+    op = node.op_type
+    if op == "Softplus":  # ONNX's softplus has no threshold: Keras's
+        return LayerSpec("activation", activation="softplus")
+    found = {key: float(np.float32(_attribute(node, key, default)))
+             for key, default in _ONNX_DEFAULTS.get(op, {}).items()}
+    for name, entry in ACTIVATIONS.items():
+        if entry.onnx_op != op or name == "linear":
+            continue
+        fixed = entry.onnx_fixed.items()
+        if any(found.get(key) != float(np.float32(value)) for key, value in fixed):
+            continue
+        settings = {}
+        for key, setting in entry.onnx_settings.items():
+            value = float(f"{found[key]:.7g}")  # a float32 attribute: 0.3 arrives as 0.30000001
+            if settings.setdefault(setting, value) != value:
+                break
+        else:
+            return LayerSpec("activation", activation=name, extra=settings)
+    raise FormatError(f"{source}: {op} node {node.name!r} has attributes {found}, which no "
+                      "activation linea has computes (PyTorch's and Keras 3's: HardSigmoid "
+                      "alpha=1/6 beta=0.5; Shrink with bias 0 or bias = lambd)")
 
 
 def _single(graph: _Graph, x: str, shape, node) -> _Match | None:
     """One-node activations, Identity and inference Dropout."""
     source, op = graph.source, node.op_type
-    if op in _SIMPLE and list(node.input) == [x]:
-        return _Match([LayerSpec("activation", activation=_SIMPLE[op])], node.output[0], [node], shape)
+    if op in _ONE_NODE_OPS and list(node.input) == [x]:
+        return _Match([_registered_activation(node, source)], node.output[0], [node], shape)
     if op == "LeakyRelu" and list(node.input) == [x]:
         slope = float(np.float32(_attribute(node, "alpha", 0.01)))
         slope = float(f"{slope:.7g}")  # float32 attribute: 0.01 arrives as 0.009999999776
@@ -651,11 +682,12 @@ _PATTERNS = (_gemm, _matmul, _gelu_erf, _gelu_tanh, _softplus_threshold, _silu, 
 
 
 def _step(graph: _Graph, x: str, shape) -> _Match:
+    from linea.io._onnx_read_activations import ACTIVATION_PATTERNS
     from linea.io._onnx_read_images import IMAGE_PATTERNS
 
     users = graph.users(x)
     for node in users:
-        for pattern in _PATTERNS + IMAGE_PATTERNS:
+        for pattern in ACTIVATION_PATTERNS + _PATTERNS + IMAGE_PATTERNS:
             match = pattern(graph, x, shape, node)
             if match is None:
                 continue
@@ -670,7 +702,9 @@ def _step(graph: _Graph, x: str, shape) -> _Match:
     node = users[0]
     names = ", ".join(f"{u.op_type} {u.name!r}" for u in users)
     raise FormatError(f"{graph.source}: the value {x!r} is read by {names}; linea reads chains of "
-                      "Gemm, MatMul+Add, Relu/Tanh/Sigmoid/Softplus/LeakyRelu, GELU, SiLU, "
+                      "Gemm, MatMul+Add, Relu/Tanh/Sigmoid/Softplus/LeakyRelu, GELU, SiLU, Elu, "
+                      "Selu, Celu, HardSigmoid, HardSwish, Softsign, Shrink, Exp, Clip, Mish, "
+                      "log-sigmoid, tanh-shrink, "
                       "Softmax/LogSoftmax, LayerNormalization, Flatten, Reshape, Dropout, "
                       "Identity, Conv, MaxPool, AveragePool, GlobalAveragePool and "
                       f"BatchNormalization, each exactly as ONNX defines it; {node.op_type} node "

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linea import nn
-from linea.nn._registry import ACTIVATIONS, activation_of_module
+from linea.nn._registry import ACTIVATIONS, NO_TWIN, activation_of_module
 from linea._creation import as_tensor
 from linea._tensor import Tensor
 from linea.keras import activations
@@ -59,9 +59,10 @@ def activation_module(name: str, extra: dict | None = None):
     """The ``nn`` module computing activation ``name`` (None for "linear")."""
     entry = ACTIVATIONS.get(name)
     if entry is None:
-        raise ValueError(f"the activation {name!r} has no linea.nn module; supported: "
+        reason = f" ({NO_TWIN[name]})" if name in NO_TWIN else ""
+        raise ValueError(f"the activation {name!r} has no linea.nn module{reason}; supported: "
                          f"{sorted(ACTIVATIONS)}")
-    return None if entry.module is None else entry.module(**activation_settings(name, extra))
+    return entry.build(**activation_settings(name, extra))
 
 
 def activation_name(module) -> tuple[str, dict] | None:
@@ -118,6 +119,8 @@ def spec_from_nn(model, input_shape=None) -> list[LayerSpec]:
     from linea.io._spec_images import image_spec_from_nn, shape_after
     from linea.quantization import QuantizedLinear
 
+    if input_shape is None:
+        input_shape = model.__dict__.get(INPUT_SHAPE)
     shape = None if input_shape is None else tuple(int(size) for size in input_shape)
     for module in modules:
         before = len(specs)
@@ -291,7 +294,17 @@ def nn_from_spec(specs) -> nn.Sequential:
             modules.append(norm)
         else:
             raise ValueError(f"unknown layer kind {spec.kind!r}")
-    return nn.Sequential(*modules).eval()
+    model = nn.Sequential(*modules).eval()
+    recorded = specs[0].extra.get("input_shape") if specs else None
+    if recorded is not None:  # what the file or the user said; saving it elsewhere needs it again
+        model.__dict__[INPUT_SHAPE] = tuple(int(size) for size in recorded)
+    return model
+
+
+#: The attribute under which a model built from a file keeps the per-sample input shape
+#: the file recorded or the user gave (``load_model(…, input_shape=…)``), so writing it
+#: to another format later needs no second ``input_shape=``.
+INPUT_SHAPE = "_linea_input_shape"
 
 
 def _needs_leaky_layer(spec) -> bool:
@@ -319,7 +332,7 @@ def keras_from_spec(specs, input_shape=None) -> KerasSequential:
         if spec.kind == "flatten" and (after_images or (shape is not None and len(shape) == 3)):
             image = spec.extra.get("image_shape") or (shape if shape is not None and len(shape) == 3 else None)
             if image is None:
-                raise TypeError("the model flattens images whose size it does not record, and "
+                raise ValueError("the model flattens images whose size it does not record, and "
                                 "Keras's Flatten orders their features (H, W, C), not PyTorch's "
                                 "(C, H, W): pass input_shape=(C, H, W) so linea can reorder them")
             specs = permute_features(specs, position + 1, feature_permutation(image, "channels_last"))

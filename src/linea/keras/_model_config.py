@@ -30,6 +30,25 @@ def quantization_mode(layer_config: dict):
     return None
 
 
+def _check_activation(kind, layer_config: dict, source: str) -> None:
+    """A FormatError naming the layer whose activation linea does not have, with the reason."""
+    from linea.keras import activations
+    from linea.nn._registry import NO_TWIN
+
+    name = layer_config.get("activation")
+    if isinstance(name, dict):  # a serialized activation: {"class_name": …, "config": …}
+        name = name.get("config", name.get("class_name"))
+    if not isinstance(name, str):
+        return
+    try:
+        activations.get(name)
+    except ValueError:
+        reason = NO_TWIN.get(name, "linea does not know it")
+        raise FormatError(f"{source}: layer {layer_config.get('name')!r} ({kind}) uses the "
+                          f"activation {name!r}: {reason}, so it cannot be read exactly; linea "
+                          f"reads {', '.join(sorted(activations.names()))}") from None
+
+
 def expected_shapes(config: dict, source: str) -> list:
     """The weight shapes a Sequential config implies, layer by layer, without building anything.
 
@@ -61,6 +80,7 @@ def expected_shapes(config: dict, source: str) -> list:
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
             raise FormatError(f"{source}: a layer entry of the model config is malformed")
         kind, layer_config = entry.get("class_name"), entry["config"]
+        _check_activation(kind, layer_config, source)
         layer_build = mapping(entry.get("build_config", {}), f"the build_config of a {kind} layer",
                                source).get("input_shape")
         if isinstance(layer_build, list) and len(layer_build) >= 2:

@@ -10,8 +10,9 @@ from linea._tensor import Tensor
 from linea.nn import functional as F
 
 __all__ = ["get", "serialize", "linear", "relu", "gelu", "tanh", "sigmoid", "softmax",
-           "log_softmax", "elu", "selu", "softplus", "softsign", "silu", "swish",
-           "leaky_relu", "relu6", "exponential", "hard_sigmoid", "mish"]
+           "log_softmax", "elu", "selu", "celu", "softplus", "softsign", "silu", "swish",
+           "leaky_relu", "relu6", "exponential", "hard_sigmoid", "hard_silu", "hard_swish",
+           "hard_tanh", "log_sigmoid", "mish", "tanh_shrink", "soft_shrink", "hard_shrink"]
 
 
 def linear(x: Tensor) -> Tensor:
@@ -45,15 +46,16 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x for x > 0, alpha·(eˣ − 1) otherwise."""
-    from linea._ops_shape import where
-
-    return where(x > 0, x, (x.clamp(max=0.0).exp() - 1) * alpha)
+    return F.elu(x, alpha)
 
 
 def selu(x: Tensor) -> Tensor:
     """scale·elu(x, alpha) with Klambauer et al.'s constants."""
-    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-    return elu(x, alpha) * scale
+    return F.selu(x)
+
+
+def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return F.celu(x, alpha)
 
 
 def softplus(x: Tensor) -> Tensor:
@@ -61,7 +63,7 @@ def softplus(x: Tensor) -> Tensor:
 
 
 def softsign(x: Tensor) -> Tensor:
-    return x / (x.abs() + 1)
+    return F.softsign(x)
 
 
 def silu(x: Tensor) -> Tensor:
@@ -76,7 +78,7 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.2) -> Tensor:
 
 
 def relu6(x: Tensor) -> Tensor:
-    return x.clamp(0.0, 6.0)
+    return F.relu6(x)
 
 
 def exponential(x: Tensor) -> Tensor:
@@ -84,21 +86,58 @@ def exponential(x: Tensor) -> Tensor:
 
 
 def hard_sigmoid(x: Tensor) -> Tensor:
-    """relu6(x + 3) / 6, Keras 3's definition."""
-    return relu6(x + 3.0) / 6.0
+    """relu6(x + 3) / 6, Keras 3's definition (Keras 2's slope was 0.2)."""
+    return F.hardsigmoid(x)
+
+
+def hard_silu(x: Tensor) -> Tensor:
+    """x·relu6(x + 3) / 6."""
+    return F.hardswish(x)
+
+
+hard_swish = hard_silu
+
+
+def hard_tanh(x: Tensor) -> Tensor:
+    return F.hardtanh(x)
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    return F.logsigmoid(x)
 
 
 def mish(x: Tensor) -> Tensor:
-    return x * softplus(x).tanh()
+    return F.mish(x)
+
+
+def tanh_shrink(x: Tensor) -> Tensor:
+    return F.tanhshrink(x)
+
+
+def soft_shrink(x: Tensor, threshold: float = 0.5) -> Tensor:
+    return F.softshrink(x, threshold)
+
+
+def hard_shrink(x: Tensor, threshold: float = 0.5) -> Tensor:
+    return F.hardshrink(x, threshold)
 
 
 _BY_NAME = {
     "linear": linear, "relu": relu, "gelu": gelu, "tanh": tanh, "sigmoid": sigmoid,
-    "softmax": softmax, "log_softmax": log_softmax, "elu": elu, "selu": selu,
+    "softmax": softmax, "log_softmax": log_softmax, "elu": elu, "selu": selu, "celu": celu,
     "softplus": softplus, "softsign": softsign, "silu": silu, "swish": silu,
     "leaky_relu": leaky_relu, "relu6": relu6, "exponential": exponential,
-    "hard_sigmoid": hard_sigmoid, "mish": mish,
+    "hard_sigmoid": hard_sigmoid, "hard_silu": hard_silu, "hard_swish": hard_silu,
+    "hard_tanh": hard_tanh, "log_sigmoid": log_sigmoid, "mish": mish, "tanh_shrink": tanh_shrink,
+    "soft_shrink": soft_shrink, "hard_shrink": hard_shrink,
 }
+#: Aliases Keras serializes under another name.
+_ALIASES = ("swish", "hard_swish")
+
+
+def names() -> list:
+    """The Keras activation names linea has, aliases included."""
+    return list(_BY_NAME)
 
 
 def get(identifier):
@@ -123,6 +162,6 @@ def get(identifier):
 def serialize(function) -> str:
     """The Keras name of an activation function (its __name__ for custom callables)."""
     for name, known in _BY_NAME.items():
-        if known is function and name != "swish":
+        if known is function and name not in _ALIASES:
             return name
     return getattr(function, "__name__", repr(function))

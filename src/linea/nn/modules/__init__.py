@@ -1,6 +1,8 @@
 """Layers and containers."""
-from linea.nn.modules._activation import (GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU,
-                                          Softmax, Softplus, Tanh)
+from linea.nn.modules._activation import (CELU, ELU, GELU, SELU, Exp, Hardshrink, Hardsigmoid,
+                                          Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax,
+                                          Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
+                                          Softshrink, Softsign, Tanh, Tanhshrink)
 from linea.nn.modules._batchnorm import BatchNorm1d, BatchNorm2d
 from linea.nn.modules._container import ModuleDict, ModuleList, ParameterList, Sequential
 from linea.nn.modules._conv import Conv2d
@@ -16,4 +18,6 @@ __all__ = ["Module", "Parameter", "UninitializedParameter", "IncompatibleKeys", 
            "Tanh", "Sigmoid", "SiLU", "Softplus", "Softmax", "LogSoftmax", "LayerNorm",
            "Dropout", "Flatten", "Conv2d", "BatchNorm1d", "BatchNorm2d", "MaxPool2d",
            "AvgPool2d", "AdaptiveAvgPool2d", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
-           "BCEWithLogitsLoss"]
+           "BCEWithLogitsLoss", "ELU", "SELU", "CELU", "ReLU6", "Hardtanh", "Hardsigmoid",
+           "Hardswish", "Softsign", "LogSigmoid", "Mish", "Tanhshrink", "Softshrink", "Hardshrink",
+           "Exp"]
