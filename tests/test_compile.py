@@ -234,6 +234,36 @@ def test_a_change_of_structure_re_plans():
     assert np.array_equal(compiled(x).numpy(), eager(model, x))
 
 
+def test_editing_one_model_leaves_another_models_plan_alone():
+    first = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    second = nn.Sequential(nn.Linear(4, 2), nn.Tanh())
+    compiled_first, compiled_second = linea.compile(first), linea.compile(second)
+    x = linea.randn(5, 4)
+    compiled_first(x), compiled_second(x)
+    surveys = compiled_second._generation
+    first[2] = nn.Linear(8, 5)  # a structural change in the other model
+    first.train()
+    first[0].register_forward_hook(lambda module, args, output: None)
+    nn.Linear(3, 3).eval()  # and in a model nobody compiled
+    compiled_first(x), compiled_second(x)
+    assert compiled_second._generation == surveys  # its plan was kept
+    assert compiled_first(x).shape == (5, 5)
+    second[1] = nn.Sigmoid()  # its own change still re-plans
+    assert np.array_equal(compiled_second(x).numpy(), eager(second, x))
+    assert compiled_second._generation == surveys + 1
+
+
+def test_a_quantized_copy_is_not_watched_by_the_originals_plan():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    compiled = linea.compile(model)
+    compiled(linea.randn(2, 4))
+    surveys = compiled._generation
+    copy = linea.quantization.quantize_dynamic(model)
+    copy[1] = nn.Tanh()
+    compiled(linea.randn(2, 4))
+    assert compiled._generation == surveys
+
+
 def test_weights_replaced_by_another_shape_or_dtype_re_plan():
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     compiled = linea.compile(model)

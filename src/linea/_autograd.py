@@ -15,7 +15,8 @@ from linea.backend import copy_of, is_writeable, namespace_of, owner, quiet
 from linea._versions import _LATEST, check_saved
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward",
-           "needs_grad", "record", "grad_enabled"]
+           "needs_grad", "record", "grad_enabled", "LINEAR_NODE", "RELU_NODE", "TANH_NODE",
+           "SIGMOID_NODE", "RESHAPE_NODE"]
 
 #: Grad mode, per thread as in PyTorch: a thread that was not started inside a copied
 #: context starts with recording on. A ContextVar rather than a ``threading.local``
@@ -54,6 +55,12 @@ def needs_grad(*inputs) -> bool:
             if tensor is not None and tensor._requires_grad:
                 return True
     return False
+
+
+#: Node names that code outside the ops reads (``linea.compile``'s tracer plans these):
+#: the ops record them under these constants, and readers compare with the same ones.
+LINEAR_NODE, RELU_NODE, TANH_NODE, SIGMOID_NODE, RESHAPE_NODE = (
+    "Linear", "Relu", "Tanh", "Sigmoid", "Reshape")
 
 
 def record(result, name: str, inputs, backward, saved=()):

@@ -16,11 +16,11 @@ import sys
 import threading
 import warnings
 
-from linea._autograd import grad_enabled, no_grad
+from linea._autograd import (LINEAR_NODE, RELU_NODE, RESHAPE_NODE, SIGMOID_NODE, TANH_NODE,
+                             grad_enabled, no_grad)
 from linea.backend import xp
 from linea._tensor import Tensor
 from linea.nn import modules as nn
-from linea.nn.modules._module import STRUCTURE_VERSION
 from linea.nn.functional._linear import affine_rows
 from linea.nn._registry import ACTIVATIONS, activation_of_module
 
@@ -173,7 +173,7 @@ class _EagerStep:
 _NOTHING_YET = (None, None, None, None)
 
 #: Graph nodes a traced forward may hold between its Linears, and the module each one is.
-_TRACED_ACTIVATIONS = {"Relu": nn.ReLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid}
+_TRACED_ACTIVATIONS = {RELU_NODE: nn.ReLU, TANH_NODE: nn.Tanh, SIGMOID_NODE: nn.Sigmoid}
 
 
 def _traceable(module) -> bool:
@@ -218,7 +218,7 @@ def _trace(model, shape, dtype):
         node = tensor.grad_fn
         if node is None:
             raise _CannotPlan(f"{name} (its output does not come from its input alone)")
-        if node.name == "Linear":
+        if node.name == LINEAR_NODE:
             source, weight, bias = node.inputs
             layer = linears.get(id(weight))
             if layer is None or bias is not layer.bias:
@@ -227,7 +227,7 @@ def _trace(model, shape, dtype):
         elif node.name in _TRACED_ACTIVATIONS:
             source = node.inputs[0]
             layers.append(_TRACED_ACTIVATIONS[node.name]())
-        elif node.name == "Reshape":
+        elif node.name == RESHAPE_NODE:
             source = node.inputs[0]
             if tensor.ndim != 2 or tensor.shape[0] != source.shape[0]:
                 raise _CannotPlan(f"{name} (a reshape other than a flatten after the batch axis)")
@@ -249,7 +249,7 @@ class CompiledModel:
     def __init__(self, model) -> None:
         self.model = model
         self._local = threading.local()
-        self._structure = None
+        self.stale = True  # set by any watched module's change (Module._watch_structure)
         self._fallback = None
         self._layers = ()
         self._generation = 0  # bumped by each survey: plans of older generations are dropped
@@ -258,7 +258,9 @@ class CompiledModel:
 
     def _survey(self, stacklevel: int) -> None:
         """Flatten the model and check its layers, as its structure is now."""
-        self._structure = STRUCTURE_VERSION[0]
+        self.stale = False
+        for module in self.model.modules():  # this plan hears of their changes, no other's
+            module._watch_structure(self)
         self._generation += 1
         self._fallback = None
         # Read once per structure: train()/eval() and every change of a child bump it.
@@ -357,7 +359,7 @@ class CompiledModel:
         return tuple(step.run for step in steps)
 
     def __call__(self, input):
-        if self._structure != STRUCTURE_VERSION[0]:  # a child, parameter or attribute changed
+        if self.stale:  # a child, parameter, attribute, mode or hook of the model changed
             self._survey(stacklevel=3)
         if grad_enabled() and (getattr(input, "_requires_grad", False) or
                                any(p._requires_grad for p in self._parameters)):

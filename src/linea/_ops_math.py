@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import operator
 
-from linea._autograd import grad_enabled, needs_grad, record
+from linea._autograd import (RELU_NODE, SIGMOID_NODE, TANH_NODE, grad_enabled, needs_grad,
+                             record)
 from linea.backend import blas_ready, kind_of, namespace_of, quiet, space_of, xp
 from linea._dtype import is_floating
 from linea._errors import ShapeError
@@ -286,7 +287,7 @@ def sqrt(a: Tensor) -> Tensor:
 def tanh(a: Tensor) -> Tensor:
     x = _float_data(a)
     out = space_of(x).tanh(x)
-    return _unary("Tanh", a, out, lambda grad: tanh_gradient(grad, out), (out,))
+    return _unary(TANH_NODE, a, out, lambda grad: tanh_gradient(grad, out), (out,))
 
 
 def stable_sigmoid(x):
@@ -305,7 +306,7 @@ def stable_softplus(x):
 @quiet
 def sigmoid(a: Tensor) -> Tensor:
     out = stable_sigmoid(_float_data(a))
-    return _unary("Sigmoid", a, out, lambda grad: sigmoid_gradient(grad, out), (out,))
+    return _unary(SIGMOID_NODE, a, out, lambda grad: sigmoid_gradient(grad, out), (out,))
 
 
 def relu_gradient(grad, out):
@@ -340,13 +341,13 @@ def relu(a: Tensor) -> Tensor:
         out = _maximum(x, 0)
         result = _make(out)
         if a._requires_grad and grad_enabled():  # needs_grad for one input, written out
-            record(result, "Relu", (a,), lambda grad: (relu_gradient(grad, out),), (out,))
+            record(result, RELU_NODE, (a,), lambda grad: (relu_gradient(grad, out),), (out,))
         return result
     space = namespace_of(x)
     out = space.maximum(x, 0)
     result = _make(out)
     if a._requires_grad and grad_enabled():
-        record(result, "Relu", (a,), lambda grad: (relu_gradient(grad, out),), (out,))
+        record(result, RELU_NODE, (a,), lambda grad: (relu_gradient(grad, out),), (out,))
     return result
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from linea import _dtype
-from linea._autograd import needs_grad, record
+from linea._autograd import RESHAPE_NODE, needs_grad, record
 from linea.backend import copy_of, kind_of, namespace_of, quiet, scatter_add, space_of, xp
 from linea._errors import ShapeError
 from linea._tensor import Tensor, check_device, is_device_argument
@@ -44,7 +44,7 @@ def reshape(tensor: Tensor, shape) -> Tensor:
             f"({data.size} elements)"
         ) from None
     original = data.shape
-    return _record("Reshape", tensor, out, lambda grad: space_of(grad).reshape(grad, original))
+    return _record(RESHAPE_NODE, tensor, out, lambda grad: space_of(grad).reshape(grad, original))
 
 
 def flatten(tensor: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -18,6 +18,7 @@ def _quantized_copy(module: Module, memo: dict):
     else:
         copy = module.__class__.__new__(module.__class__)
         state = dict(module.__dict__)
+        state.pop("_watchers", None)  # the original's caches do not watch the copy
         for registry in ("_parameters", "_buffers", "_modules"):
             state[registry] = dict(state[registry])
         object.__setattr__(copy, "__dict__", state)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from linea._autograd import grad_enabled, record
+from linea._autograd import LINEAR_NODE, grad_enabled, record
 from linea.backend import (blas_ready, from_host, host_dtype, kind_of, namespace_of, outer, quiet,
                            space_of, xp)
 from linea._dtype import is_floating
@@ -162,7 +162,7 @@ def _affine_low_precision(input, weight, bias, kernel_layout, x, w_in_out, b, ou
                 grad_b = g32.sum(axis=0).astype(low)
             return grad_x, grad_w, grad_b
 
-        record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward,
+        record(result, "Dense" if kernel_layout else LINEAR_NODE, (input, weight, bias), backward,
                (weight._data,) * needs_x + (x,) * needs_w)
     return result
 
@@ -232,6 +232,6 @@ def _affine(input, weight: Tensor, bias: Tensor | None, kernel_layout: bool) -> 
                                     needs_b, kernel_layout)
 
         # As PyTorch's addmm: the weight is saved for the input's gradient, the input for the weight's.
-        record(result, "Dense" if kernel_layout else "Linear", (input, weight, bias), backward,
+        record(result, "Dense" if kernel_layout else LINEAR_NODE, (input, weight, bias), backward,
                (w,) * needs_x + (x,) * needs_w)
     return result

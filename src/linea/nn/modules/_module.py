@@ -7,6 +7,7 @@ printed tree. Attribute reads stay plain Python attribute reads (no
 """
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict, namedtuple
 
 from linea import _dtype
@@ -23,9 +24,6 @@ __all__ = ["Module", "IncompatibleKeys"]
 #: What ``load_state_dict`` returns, as in PyTorch.
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
-#: Bumped by every change of a module's attributes, children, parameters or buffers, in
-#: any module: ``linea.compile`` re-plans when it moved since its plans were made.
-STRUCTURE_VERSION = [0]
 
 
 def _astype(array, target):
@@ -48,6 +46,23 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
+    #: Whoever caches something derived from this module's structure (``linea.compile``'s
+    #: plans) and must hear of a change to it: a WeakSet of objects whose ``stale`` is set
+    #: True by any change of this module's attributes, children, parameters, buffers, mode
+    #: or hooks. Empty (no cost) until a cache watches the module, so a change to one model
+    #: never invalidates another's plan.
+    _watchers = ()
+
+    def _watch_structure(self, watcher) -> None:
+        """Tell ``watcher`` (``watcher.stale = True``) of every later change of this module."""
+        if not self._watchers:
+            object.__setattr__(self, "_watchers", weakref.WeakSet())
+        self._watchers.add(watcher)
+
+    def _structure_changed(self) -> None:
+        for watcher in tuple(self._watchers):
+            watcher.stale = True
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
@@ -66,7 +81,7 @@ class Module:
     def _hook_registry(self):
         from linea.nn.modules._module_hooks import ModuleHooks
 
-        STRUCTURE_VERSION[0] += 1  # linea.compile re-surveys: a hooked module runs eagerly
+        self._structure_changed()  # linea.compile re-surveys: a hooked module runs eagerly
         if self._hooks is None:
             object.__setattr__(self, "_hooks", ModuleHooks())
         return self._hooks
@@ -108,7 +123,7 @@ class Module:
             ) from None
 
     def __setattr__(self, name: str, value) -> None:
-        STRUCTURE_VERSION[0] += 1
+        self._structure_changed()
         if isinstance(value, Parameter):
             parameters, buffers, modules = self._registries()
             buffers.pop(name, None)
@@ -145,14 +160,14 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        STRUCTURE_VERSION[0] += 1
+        self._structure_changed()
         for registry in self._registries():
             registry.pop(name, None)
         self._non_persistent_buffers.discard(name)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        STRUCTURE_VERSION[0] += 1
+        self._structure_changed()
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter '{name}'")
         self._check_name(name)
@@ -162,7 +177,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register a tensor that is state but not learnt (saved in state_dict if persistent)."""
-        STRUCTURE_VERSION[0] += 1
+        self._structure_changed()
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign {type(tensor).__name__} as buffer '{name}'")
         self._check_name(name)
@@ -175,7 +190,7 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: "Module | None") -> None:
-        STRUCTURE_VERSION[0] += 1
+        self._structure_changed()
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name)
@@ -267,7 +282,7 @@ class Module:
             raise ValueError(f"training mode is expected to be boolean, got {mode!r}")
         for module in self.modules():
             if module.training != mode:
-                STRUCTURE_VERSION[0] += 1  # a traced linea.compile plan depends on the mode
+                module._structure_changed()  # a traced linea.compile plan depends on the mode
             object.__setattr__(module, "training", mode)
         return self
 
