@@ -73,16 +73,10 @@ def evaluate(model, images, labels) -> tuple[float, float, np.ndarray]:
 
 
 def plot_history(history: dict, path: str) -> None:
-    try:
-        import matplotlib
+    from linea._errors import require
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from linea._errors import install_hint
-
-        raise RuntimeError("--plot needs matplotlib, which is not installed; install it with "
-                           + install_hint("plot", "matplotlib")) from None
+    require("matplotlib", "plot", "--plot").use("Agg")
+    import matplotlib.pyplot as plt
     epochs = range(1, len(history["train_loss"]) + 1)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, history["train_loss"], marker="o", label="train")

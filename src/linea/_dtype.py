@@ -43,13 +43,9 @@ class DType:
     @property
     def numpy(self):
         if self._numpy is None:  # bfloat16: load ml_dtypes now
-            try:
-                import ml_dtypes
-            except ImportError:
-                from linea._errors import install_hint
+            from linea._errors import require
 
-                raise ImportError(f"linea.{self.name} needs the ml_dtypes package: "
-                                  + install_hint("formats", "ml_dtypes")) from None
+            ml_dtypes = require("ml_dtypes", "formats", f"linea.{self.name}")
             self._numpy = xp.dtype(getattr(ml_dtypes, self.name))
             _BY_NUMPY[self._numpy] = self
         return self._numpy

@@ -99,13 +99,12 @@ def _demo(args) -> int:
         print("linea demo: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            from linea._errors import install_hint
+        from linea._errors import require
 
-            print(f"linea demo: --plot needs matplotlib; install it with {install_hint('plot', 'matplotlib')}",
-                  file=sys.stderr)
+        try:
+            require("matplotlib", "plot", "--plot")
+        except ImportError as error:
+            print(f"linea demo: {error}", file=sys.stderr)
             return 1
     run_demo(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
              checkpoint=args.checkpoint, plot=args.plot, quiet=args.quiet,

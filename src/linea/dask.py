@@ -30,6 +30,8 @@ import threading
 
 import numpy as np
 
+from linea._errors import require
+
 __all__ = ["predict", "predict_proba"]
 
 #: {payload token: rebuilt, compiled model} in this process; BUILDS counts rebuilds (tests).
@@ -39,14 +41,8 @@ BUILDS = [0]
 
 
 def _import_dask():
-    try:
-        import dask
-        import dask.array
-    except ImportError as error:
-        from linea._errors import install_hint
-
-        raise ImportError("linea.dask needs Dask: " + install_hint("dask", "'dask[array]' distributed")) from error
-    return dask
+    require("dask.array", "dask", "linea.dask", "'dask[array]' distributed")
+    return require("dask", "dask", "linea.dask", "'dask[array]' distributed")
 
 
 def _describe(model) -> tuple[str, dict]:

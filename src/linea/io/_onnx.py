@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from linea._errors import require
 from linea._files import atomic_write
 from linea.io._spec_images import IMAGE_KINDS
 from linea.io._spec import LayerSpec, activation_settings
@@ -24,13 +25,7 @@ _MAX_NODES = 100_000
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError:
-        from linea._errors import install_hint
-
-        raise ImportError("ONNX files need the onnx package: " + install_hint("formats", "onnx")) from None
-    return onnx
+    return require("onnx", "formats", "Reading or writing ONNX files")
 
 
 # ---- export ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import zipfile
 import zlib
 
 from linea.backend import xp
-from linea._errors import FormatError
+from linea._errors import FormatError, require
 from linea._files import atomic_write, open_regular, read_regular
 from linea._versions import mark_written
 from linea.keras._hdf5_heaps import check_global_heaps, hard_child, read_dtype_marks, searchable
@@ -34,14 +34,7 @@ _MAX_RATIO = 20
 
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        from linea._errors import install_hint
-
-        raise ImportError("Keras .weights.h5 and .keras files need h5py: "
-                          + install_hint("formats", "h5py")) from None
-    return h5py
+    return require("h5py", "formats", "Reading or writing Keras .weights.h5 and .keras files")
 
 
 def weight_paths(model) -> list[str]:

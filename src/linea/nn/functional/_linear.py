@@ -150,17 +150,11 @@ def _affine_low_precision(input, weight, bias, kernel_layout, x, w_in_out, b, ou
     needs_b = bias is not None and bias._requires_grad
     if needs_x or needs_w or needs_b:
 
-        def backward(grad):
+        def backward(grad):  # the one gradient rule, in float32, each result rounded once
             g32 = grad.reshape((x32.shape[0], out_features)).astype(_FLOAT32)
-            grad_x = grad_w = grad_b = None
-            if needs_x:
-                grad_x = (g32 @ w32.T).astype(low).reshape(x.shape)
-            if needs_w:
-                grad_in_out = (x32.T @ g32).astype(low)
-                grad_w = grad_in_out if kernel_layout else grad_in_out.T
-            if needs_b:
-                grad_b = g32.sum(axis=0).astype(low)
-            return grad_x, grad_w, grad_b
+            gradients = affine_gradients(g32, x, x32, w32, out_features, needs_x, needs_w,
+                                         needs_b, kernel_layout)
+            return tuple(None if g is None else g.astype(low) for g in gradients)
 
         record(result, "Dense" if kernel_layout else LINEAR_NODE, (input, weight, bias), backward,
                (weight._data,) * needs_x + (x,) * needs_w)
