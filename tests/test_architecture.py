@@ -12,7 +12,7 @@ SOURCE = pathlib.Path(__file__).resolve().parents[1] / "src" / "linea"
 # From the bottom up; a module may import its own layer or any below it.
 LAYERS = [
     ("backend", "_errors"),
-    ("_dtype", "_versions", "_files", "_autocast", "_autograd", "_tensor", "_ops_math", "_ops_reduce", "_ops_shape", "_creation",
+    ("_dtype", "_versions", "_files", "formats", "_autocast", "_autograd", "_tensor", "_ops_math", "_ops_reduce", "_ops_shape", "_creation",
      "_functions", "_hooks", "_random", "_format", "_serialization"),
     ("nn.functional", "nn.init"),
     ("nn.modules", "nn.utils", "nn"),

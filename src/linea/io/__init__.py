@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from linea._serialization import check_savable
+from linea.formats import check_savable
 from linea._tensor import host_array
 from linea.io import _keras_files, _onnx, _safetensors, _torch
 from linea.io._formats import FORMATS, detect_format

@@ -14,7 +14,8 @@ from collections import OrderedDict
 from linea._errors import FormatError
 from linea.io._layout import StoredState, natural_key
 from linea.io._spec import keras_from_spec, spec_from_keras
-from linea.keras._saving import read_keras_archive, read_weights_file, weights_h5_bytes
+from linea.formats import read_weights_file
+from linea.keras._saving import weights_h5_bytes
 from linea._files import atomic_write
 
 _VARIABLE_NAMES = {"dense": ("kernel", "bias"), "layer_normalization": ("gamma", "beta"),
@@ -64,7 +65,7 @@ def stored_state(stored: dict, source: str, ordered: bool = False) -> StoredStat
 
 def is_legacy_model(path) -> bool:
     """True for a Keras 2-style ``model.save("m.h5")`` file (architecture and weights)."""
-    from linea.keras._legacy_h5 import legacy_kind
+    from linea.formats import legacy_kind
 
     source = os.fspath(path)
     if source.endswith(".weights.h5") or not source.endswith((".h5", ".hdf5")):
@@ -74,7 +75,7 @@ def is_legacy_model(path) -> bool:
 
 def _legacy_weights(source: str) -> StoredState:
     """A legacy weights-only ``.h5``: "layer/variable" keys in the file's recorded layer order."""
-    from linea.keras._legacy_h5 import read_legacy_h5
+    from linea.formats import read_legacy_h5
 
     state, weightless = OrderedDict(), []
     for layer, weights in read_legacy_h5(source).layers:
@@ -90,7 +91,7 @@ def read_stored(path, shapes_only: bool = False) -> StoredState:
     source = os.fspath(path)
     source_is_model = source.endswith(".keras") or is_legacy_model(source)
     if not source_is_model and not source.endswith(".weights.h5"):
-        from linea.keras._legacy_h5 import is_legacy_h5
+        from linea.formats import is_legacy_h5
 
         if is_legacy_h5(source):
             return _legacy_weights(source)
@@ -127,7 +128,3 @@ def write_model(specs, path) -> None:
 
 def specs_of_model_file(path):
     return spec_from_keras(read_model(path))
-
-
-def check_readable(path) -> None:
-    read_keras_archive(os.fspath(path))

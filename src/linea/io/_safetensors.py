@@ -10,7 +10,7 @@ import numpy as np
 
 from linea._errors import FormatError
 from linea._files import atomic_write
-from linea._serialization import read_safetensors, safetensors_parts
+from linea.formats import ORDER_KEY, read_safetensors, safetensors_parts
 from linea._files import read_regular
 from linea.io._layout import StoredState, natural_key
 
@@ -27,7 +27,7 @@ def read_stored(path, shapes_only: bool = False) -> StoredState:
     if source.endswith(".index.json"):
         return StoredState(_read_sharded(source, shapes_only))
     arrays, metadata = read_safetensors(source, shapes_only)
-    if "linea.keys" in metadata:
+    if ORDER_KEY in metadata:
         return StoredState(OrderedDict(arrays), ordered=True)
     # safetensors keeps names sorted as text (0, 1, 10, 11, 2, …): layers go in natural
     # order of their paths, each layer's tensors in the file's order.
@@ -64,5 +64,5 @@ def write(state: dict, path) -> None:
     if source.endswith(".index.json"):
         raise ValueError("writing sharded safetensors is not supported; give a .safetensors path")
     arrays = {name: np.asarray(array) for name, array in state.items()}
-    metadata = {"format": "pt", "linea.keys": json.dumps(list(arrays))}
+    metadata = {"format": "pt", ORDER_KEY: json.dumps(list(arrays))}
     atomic_write(source, safetensors_parts(arrays, metadata))  # header, then tensor by tensor

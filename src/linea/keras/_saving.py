@@ -1,40 +1,33 @@
-"""Keras 3 files: ``.weights.h5`` (h5py) and ``.keras`` (a zip of config, metadata, weights).
+"""Keras 3 files for the Keras flavour: ``.weights.h5`` and ``.keras`` (a zip of config,
+metadata, weights), their bytes read and written by ``linea.formats``.
 
-Layouts follow what Keras 3 writes, so real Keras reads linea's files and
-linea reads Keras's: weights live at ``layers/<layer name>/vars/<index>``. Loading
-checks every layer's weights before assigning any, so a failed load changes
+What is Keras's here: which layer's weights live at which ``layers/<path>/vars/<index>``
+(paths from the layers' classes), the order of each layer's variables, the config of a
+Sequential, and how many bytes a config can justify (``config_weights_budget``). Layouts
+follow what Keras 3 writes, so real Keras reads linea's files and linea reads Keras's.
+Loading checks every layer's weights before assigning any, so a failed load changes
 nothing; a file that cannot be read raises ``linea.FormatError``.
 """
 from __future__ import annotations
 
 import datetime
-import io
-import json
 import math
 import os
-import struct
-import zipfile
-import zlib
 
 from linea.backend import xp
-from linea._errors import FormatError, require
-from linea._files import atomic_write, open_regular, read_regular
+from linea._errors import FormatError
+from linea._files import atomic_write
 from linea._versions import mark_written
-from linea.keras._hdf5_heaps import check_global_heaps, hard_child, read_dtype_marks, searchable
+from linea.formats import (keras_archive_bytes, read_keras_archive, read_weights_file,
+                           read_weights_h5, weights_h5_bytes as _weights_h5_bytes)
 from linea.keras._model_config import (READABLE_LAYERS, check_against_weights, expected_shapes,
                                        mapping as _mapping, sequential_config)
 
 __all__ = ["save_weights", "load_weights", "save_model", "load_model", "deserialize_layer",
-           "read_weights_h5", "KERAS_VERSION"]
+           "weights_h5_bytes", "weight_paths", "saved_weights", "config_weights_budget",
+           "weights_budget_of", "KERAS_VERSION"]
 
 KERAS_VERSION = "3.15.1"
-_MAX_ZIP_MEMBER = 2 * 1024 ** 3
-_MAX_JSON = 64 * 1024 ** 2
-_MAX_RATIO = 20
-
-
-def _h5py():
-    return require("h5py", "formats", "Reading or writing Keras .weights.h5 and .keras files")
 
 
 def weight_paths(model) -> list[str]:
@@ -71,19 +64,9 @@ def _check_int8(layer, arrays, source: str) -> None:
 
 def weights_h5_bytes(model) -> bytes:
     """The bytes of a Keras 3 ``.weights.h5`` file holding ``model``'s weights."""
-    h5py = _h5py()
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w", track_order=True) as handle:
-        layers = handle.create_group("layers", track_order=True)
-        for layer, path in zip(model.layers, weight_paths(model)):
-            group = layers.create_group(path).create_group("vars")
-            group.attrs["name"] = layer.name
-            for index, variable in enumerate(saved_weights(layer)):
-                dataset = group.create_dataset(str(index), data=variable._data)
-                if variable._data.dtype.name == "bfloat16":  # HDF5 has no bfloat16: Keras's mark
-                    dataset.attrs["dtype"] = "bfloat16"
-        handle.create_group("vars").attrs["name"] = model.name
-    return buffer.getvalue()
+    layers = [(path, layer.name, [variable._data for variable in saved_weights(layer)])
+              for layer, path in zip(model.layers, weight_paths(model))]
+    return _weights_h5_bytes(layers, model.name)
 
 
 def save_weights(model, filepath) -> None:
@@ -117,156 +100,10 @@ def save_model(model, filepath) -> None:
         config["compile_config"] = compile_config
     metadata = {"keras_version": KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("config.json", json.dumps(config))
-        archive.writestr("model.weights.h5", weights_h5_bytes(model))
-    atomic_write(filepath, buffer.getvalue())
+    atomic_write(filepath, keras_archive_bytes(metadata, config, weights_h5_bytes(model)))
 
 
 # ---- reading ---------------------------------------------------------------------------
-
-def _bfloat16():
-    from linea import bfloat16
-
-    return bfloat16.numpy
-
-
-def _opaque_marks(layers, h5py, stream, source: str) -> dict:
-    """The "dtype" marks of every 2-byte opaque dataset under layers/ (Keras writes bfloat16 as
-    such values with dtype="bfloat16"), read in one child process (see _hdf5_heaps)."""
-    paths = []
-    for name in layers:
-        group = layers.get(name, getlink=True)
-        if not isinstance(group, h5py.HardLink) or "vars" not in layers[name]:
-            continue
-        variables = layers[name]["vars"]
-        if not isinstance(variables, h5py.Group):
-            continue
-        for key in variables:
-            if isinstance(variables.get(key, getlink=True), h5py.HardLink):
-                dataset = variables[key]
-                if isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V" and dataset.dtype.itemsize == 2:
-                    paths.append(f"layers/{name}/vars/{key}")
-    return read_dtype_marks(stream, source, paths[:100_000])
-
-
-def read_weights_file(filepath, report_order: bool = False, shapes_only: bool = False):
-    """``read_weights_h5`` of a ``.weights.h5`` file, read from the file as needed (not all at once)."""
-    source = os.fspath(filepath)
-    with os.fdopen(open_regular(source), "rb") as stream:
-        return read_weights_h5(stream, source, report_order, shapes_only)
-
-
-def read_weights_h5(data, source: str, report_order: bool = False, shapes_only: bool = False):
-    """{layer path: [arrays in order]} from a Keras 3 weights file; FormatError if it is bad.
-
-    With ``report_order``, also whether the file records its layers' creation order
-    (linea writes it; Keras's own files list layers alphabetically).
-
-    Every dataset's declared size is checked against the file's own size before
-    it is read, so a hostile file cannot make linea allocate without bound.
-    """
-    h5py = _h5py()
-    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    size = stream.seek(0, io.SEEK_END)
-    stream.seek(0)
-    if stream.read(8) != b"\x89HDF\r\n\x1a\n":
-        raise FormatError(f"{source}: not an HDF5 file (Keras .weights.h5 files are HDF5)")
-    stream.seek(0)
-    try:
-        with h5py.File(stream, "r") as handle:
-            heaps_checked = []
-
-            def child(group, name, where):
-                return hard_child(group, name, where, h5py, source)
-
-            if "layers" not in handle:
-                raise FormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")
-            layers = child(handle, "layers", "layers")
-            if not isinstance(layers, h5py.Group):
-                raise FormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")
-            result = {}
-            ordered = bool(layers.id.get_create_plist().get_link_creation_order())
-            for name in layers:
-                group = child(layers, name, f"layers/{name}")
-                if not isinstance(group, h5py.Group) or "vars" not in group:
-                    result[name] = []
-                    continue
-                variables = child(group, "vars", f"layers/{name}/vars")
-                if not isinstance(variables, h5py.Group):
-                    raise FormatError(f"{source}: layers/{name}/vars is not a group")
-                keys = sorted(variables, key=lambda k: int(k) if k.isdigit() else -1)
-                if any(not key.isdigit() for key in keys):
-                    raise FormatError(f"{source}: layer {name!r} has a weight named {keys[0]!r}, "
-                                      "expected 0, 1, …")
-                arrays = []
-                for key in keys:
-                    dataset = child(variables, key, f"{name}/vars/{key}")
-                    bfloat16 = False
-                    if isinstance(dataset, h5py.Dataset) and dataset.dtype.kind == "V" and \
-                            dataset.dtype.itemsize == 2:
-                        if not heaps_checked:  # its dtype mark is text: heaps, then a child reads it
-                            check_global_heaps(searchable(stream), handle, h5py, source)
-                            heaps_checked.append(_opaque_marks(layers, h5py, stream, source))
-                        bfloat16 = heaps_checked[0].get(f"layers/{name}/vars/{key}") == "bfloat16"
-                    if not isinstance(dataset, h5py.Dataset) or \
-                            (dataset.dtype.kind not in "fiub" and not bfloat16):
-                        raise FormatError(f"{source}: {name}/vars/{key} is not a numeric array")
-                    if dataset.is_virtual or dataset.external:
-                        raise FormatError(f"{source}: {name}/vars/{key} keeps its data in other "
-                                          "files, which linea does not read")
-                    if dataset.size * dataset.dtype.itemsize > size:
-                        raise FormatError(
-                            f"{source}: {name}/vars/{key} declares {dataset.shape} of "
-                            f"{dataset.dtype}, more than the file's {size} bytes hold")
-                    dtype = _bfloat16() if bfloat16 else dataset.dtype
-                    if shapes_only:
-                        arrays.append(xp.broadcast_to(xp.zeros((), dtype), dataset.shape))
-                    else:  # read once; bfloat16 arrives as 2-byte opaque values
-                        data = xp.asarray(dataset[()])
-                        arrays.append(data.view(dtype) if bfloat16 else data)
-                result[name] = arrays
-            return (result, ordered) if report_order else result
-    except FormatError:
-        raise
-    except Exception as error:  # h5py's and HDF5's own errors, whatever their class
-        raise FormatError(f"{source}: cannot read the HDF5 file: {error}") from None
-
-
-def read_keras_archive(filepath, weights_budget=None) -> tuple[dict, bytes]:
-    """(config dict, weights.h5 bytes) of a ``.keras`` zip, each member bounded before inflating.
-
-    ``config.json`` is read first. ``model.weights.h5`` may then hold no more than
-    ``weights_budget(config)`` bytes (default: what the config's layers can need,
-    ``config_weights_budget``), nor more than ``_MAX_RATIO`` times the compressed bytes
-    the archive really holds for it; a member claiming more is refused before a byte is
-    inflated, and inflation streams with that cap, so a zip bomb costs neither time nor memory.
-    """
-    source = os.fspath(filepath)
-    data = read_regular(source)
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = {info.filename: info for info in archive.infolist()}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as error:
-        raise FormatError(f"{source}: not a .keras zip archive: {error}") from None
-    for needed in ("config.json", "model.weights.h5"):
-        if needed not in members:
-            raise FormatError(f"{source}: the archive has no {needed}: not a Keras 3 model file")
-    try:
-        config = json.loads(_member(archive, members["config.json"], _MAX_JSON, data, source)
-                            .decode("utf-8"))
-    except (ValueError, RecursionError, UnicodeDecodeError) as error:
-        raise FormatError(f"{source}: config.json is not valid JSON: {error}") from None
-    if not isinstance(config, dict):
-        raise FormatError(f"{source}: config.json is not a JSON object")
-    budget = weights_budget(config) if weights_budget is not None else \
-        config_weights_budget(config, source)
-    weights = _member(archive, members["model.weights.h5"], min(budget, _MAX_ZIP_MEMBER), data,
-                      source)
-    return config, weights
-
 
 #: A Keras weights file's own bytes beyond the numbers: the file's header and root groups,
 #: and each variable's group and dataset headers (~0.7 KiB each in Keras's files).
@@ -289,55 +126,6 @@ def weights_budget_of(shapes) -> int:
     values = sum(math.prod(shape) for shape in shapes)
     copies = 1 + _OPTIMIZER_SLOTS
     return _HDF5_FIXED + copies * (len(shapes) * _HDF5_PER_VARIABLE + 8 * values)
-
-
-def _stored_span(archive, info, data: bytes, source: str) -> int:
-    """The compressed bytes the archive really holds for member ``info``: from its data's
-    start to the next member's header (or the central directory), whatever it declares."""
-    header = data[info.header_offset:info.header_offset + 30]
-    if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        raise FormatError(f"{source}: member {info.filename}'s local header is missing or damaged")
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    start = info.header_offset + 30 + name_length + extra_length
-    following = [other.header_offset for other in archive.infolist()
-                 if other.header_offset > info.header_offset]
-    end = min(following + [getattr(archive, "start_dir", len(data)), len(data)])
-    return max(0, end - start)
-
-
-def _member(archive, info, limit: int, data: bytes, source: str) -> bytes:
-    """One member's bytes, refused before inflating if it claims more than ``limit`` or than
-    ``_MAX_RATIO`` × the compressed bytes really there, then inflated in pieces with that cap."""
-    held = _stored_span(archive, info, data, source)
-    if info.compress_size > held:
-        raise FormatError(f"{source}: member {info.filename} declares {info.compress_size} "
-                          f"compressed bytes, but the archive holds at most {held} for it: "
-                          "a damaged or forged archive")
-    # Keras stores members uncompressed; float weights deflate by ~1.1×. A member
-    # claiming more than _MAX_RATIO× what it really holds is a possible zip bomb.
-    if info.file_size > 1024 ** 2 and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
-        raise FormatError(f"{source}: member {info.filename} claims {info.file_size} bytes from "
-                          f"{info.compress_size} compressed: refusing a possible zip bomb")
-    if info.file_size > limit:
-        raise FormatError(f"{source}: member {info.filename} claims {info.file_size} bytes, more "
-                          f"than the {limit} the model's config can need: refusing a possible "
-                          "zip bomb")
-    pieces, total = [], 0
-    try:
-        with archive.open(info) as stream:
-            while True:
-                piece = stream.read(1024 ** 2)
-                if not piece:
-                    break
-                total += len(piece)
-                if total > min(limit, max(info.file_size, 0)):
-                    raise FormatError(f"{source}: member {info.filename} inflates past the "
-                                      f"{info.file_size} bytes it declares: a damaged archive")
-                pieces.append(piece)
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, RuntimeError, NotImplementedError,
-            zlib.error) as error:  # RuntimeError: an encrypted member
-        raise FormatError(f"{source}: corrupt .keras archive: {error}") from None
-    return b"".join(pieces)
 
 
 def _assign(model, stored: dict, source: str) -> None:
@@ -374,7 +162,8 @@ def load_weights(model, filepath) -> None:
     else:
         if not source.endswith((".h5", ".hdf5")):
             raise ValueError(f"load_weights reads .weights.h5, legacy .h5 or .keras files, got {source}")
-        from linea.keras._legacy_h5 import is_legacy_h5, load_legacy_weights
+        from linea.formats import is_legacy_h5
+        from linea.keras._legacy_h5 import load_legacy_weights
 
         if not source.endswith(".weights.h5") and is_legacy_h5(source):
             return load_legacy_weights(model, source)
@@ -440,7 +229,8 @@ def load_model(filepath, compile: bool = True):
         from linea.keras._legacy_h5 import load_legacy_model
 
         return load_legacy_model(source)
-    file_config, weights = read_keras_archive(source)
+    file_config, weights = read_keras_archive(
+        source, lambda config: config_weights_budget(config, source))
     _mapping(file_config.get("build_config") or {}, "the model's build_config", source)
     config = sequential_config(file_config, source)
     stored = read_weights_h5(weights, source)
