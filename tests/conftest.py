@@ -1,5 +1,13 @@
-"""Shared fixtures: seeded generators (helpers live in _helpers.py)."""
+"""Shared fixtures: seeded generators (helpers live in _helpers.py).
+
+Tests mirror the package (tests/nn for linea.nn, tests/io for linea.io, …); those that run
+the real framework as the reference (torch, Keras, onnxruntime, peft) are marked ``oracle``.
+"""
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3, the oracle, on PyTorch
 
 import numpy as np
 import pytest
@@ -29,3 +37,6 @@ def pytest_collection_modifyitems(config, items):
         mark = item.get_closest_marker("numpy_only")
         if mark is not None:
             item.add_marker(pytest.mark.skip(reason="NumPy only: " + mark.kwargs.get("reason", "")))
+        elif item.get_closest_marker("oracle") is not None:
+            item.add_marker(pytest.mark.skip(reason="an oracle test compares with a framework on "
+                                                    "NumPy arrays"))

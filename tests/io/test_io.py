@@ -1,6 +1,5 @@
 """linea.io: every format both ways, layout detection, sharded files, loading into models, the CLI."""
 import json
-import os
 import re
 import subprocess
 import sys
@@ -252,8 +251,8 @@ class TestNaturalOrderOfUnorderedFiles:
         layers = [key.split(".")[0] for key in io.load_state_dict(tmp_path / "m.safetensors")]
         assert layers == [str(i) for i in range(12) for _ in "wb"]
 
-    def test_real_keras_files(self, tmp_path, monkeypatch):
-        monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "torch"))
+    @pytest.mark.oracle
+    def test_real_keras_files(self, tmp_path):
         keras = pytest.importorskip("keras")
         theirs = keras.Sequential([keras.Input((3,))] + [keras.layers.Dense(3) for _ in range(11)])
         theirs.save_weights(tmp_path / "k.weights.h5")

@@ -1,4 +1,4 @@
-"""nn.init: PyTorch's gains, fans and distributions (closed-form checks; KS tests are in oracle/)."""
+"""nn.init: PyTorch's gains, fans and distributions (closed-form checks; KS tests against torch are in test_torch_core.py)."""
 import math
 
 import numpy as np

@@ -1,6 +1,6 @@
 """PyTorch's CPU random stream (mt19937), reproduced bit for bit (torch 2.13, x86-64 Linux).
 
-The facts, each checked against torch by tests/oracle/test_torch_stream.py:
+The facts, each checked against torch by tests/backend/test_torch_stream.py:
 
 - ``torch.manual_seed(s)`` seeds a standard mt19937 with ``s & 0xffffffff``
   (``init_genrand``); ``random64()`` is (first 32-bit draw ≪ 32) | second.
