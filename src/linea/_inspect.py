@@ -29,11 +29,11 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
 
     With ``with_note``, also a line saying what the listing cannot know (or None).
     """
-    kind = io.detect_format(path, format)
+    file_format = io.detect_format(path, format)
     source = os.fspath(path)
-    if io._architecture_file(kind, source):
-        specs = io.read_specs(path, kind)
-        convention = "onnx (Gemm transB=1: PyTorch layout)" if kind == "onnx" else "keras"
+    if io._architecture_file(file_format, source):
+        specs = io.read_specs(path, file_format)
+        convention = "onnx (Gemm transB=1: PyTorch layout)" if file_format == "onnx" else "keras"
         rows = []
         for index, spec in enumerate(specs):
             if spec.kind == "linear":
@@ -60,8 +60,8 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
             shape = shape_after(spec, shape)
             if shape is not None and spec.kind in IMAGE_KINDS + ("flatten",):
                 row["shapes"] = (row["shapes"] + ", " if row["shapes"] else "") + f"→ {tuple(shape)}"
-        return (rows, kind, None) if with_note else (rows, kind)
-    stored = io.read_stored(path, kind, shapes_only=True)  # headers only: any file size
+        return (rows, file_format, None) if with_note else (rows, file_format)
+    stored = io.read_stored(path, file_format, shapes_only=True)  # headers only: any file size
     state = stored.tensors
     rows = []
     groups = ordered_groups(state)
@@ -95,7 +95,7 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
                      "shapes": ", ".join(f"{leaf} {tuple(a.shape)}" for leaf, a in leaves.items()),
                      "dtype": ", ".join(sorted({str(a.dtype) for a in leaves.values()})),
                      "params": int(sum(a.size for a in leaves.values()))})
-    return (rows, kind, rows_note) if with_note else (rows, kind)
+    return (rows, file_format, rows_note) if with_note else (rows, file_format)
 
 
 def _image_row(spec, index: int, convention: str) -> dict:
@@ -184,8 +184,8 @@ class ConvertReport:
         return line
 
 
-def _input_shape(source, kind, specs, samples: int) -> tuple:
-    if kind == "onnx":
+def _input_shape(source, file_format, specs, samples: int) -> tuple:
+    if file_format == "onnx":
         import onnx
 
         from linea.io._onnx_read import _declared_shape
@@ -196,7 +196,7 @@ def _input_shape(source, kind, specs, samples: int) -> tuple:
             shape = [samples if i == 0 and d is None else d for i, d in enumerate(declared)]
             if None not in shape:
                 return tuple(shape)
-    if kind == "keras" and io._architecture_file(kind, os.fspath(source)):
+    if file_format == "keras" and io._architecture_file(file_format, os.fspath(source)):
         from linea.io._keras_files import read_model
 
         declared = read_model(source)._input_shape
@@ -214,14 +214,14 @@ def _input_shape(source, kind, specs, samples: int) -> tuple:
     return (samples, first.weight.shape[1]) if first.kind == "linear" else (samples, *first.weight.shape)
 
 
-def _default_layout(stored, source_kind, target_kind, from_layout):
+def _default_layout(stored, source_format, target_format, from_layout):
     """The other framework's layout; ``stored`` is the source's tensors (None for architecture files)."""
-    if target_kind == "keras":
+    if target_format == "keras":
         return "keras"
-    if target_kind in ("torch", "onnx"):
+    if target_format in ("torch", "onnx"):
         return "torch"
-    came_from = from_layout or ("keras" if source_kind == "keras" else "torch")
-    if source_kind in ("safetensors", "torch"):
+    came_from = from_layout or ("keras" if source_format == "keras" else "torch")
+    if source_format in ("safetensors", "torch"):
         came_from = _stored_layout(stored, came_from)
     return "torch" if came_from == "keras" else "keras"
 
@@ -288,31 +288,31 @@ def convert_file(source, target, from_layout=None, to_layout=None, activation=No
     source's (to 1e-4, relative to the outputs' size where they exceed 1: float32 carries ~7
     digits); otherwise nothing is written and the report says by how much.
     """
-    source_kind = io.detect_format(source, source_format)
-    target_kind = io.detect_format(target, target_format)
-    weights_only = not io._architecture_file(source_kind, os.fspath(source))
+    source_format = io.detect_format(source, source_format)
+    target_format = io.detect_format(target, target_format)
+    weights_only = not io._architecture_file(source_format, os.fspath(source))
     if weights_only:  # the file is read once: its tensors serve the layer list and the layout
-        stored = io.read_stored(source, source_kind)
+        stored = io.read_stored(source, source_format)
         specs = specs_from_state(stored, activation, from_layout, os.fspath(source), layers=layers,
                                  input_shape=input_shape)
     else:
-        stored, specs = None, io.read_specs(source, source_kind)
+        stored, specs = None, io.read_specs(source, source_format)
     if str(_dtype_of(specs)) == "bfloat16":  # the runners that verify a conversion take no bf16
         raise FormatError(f"{os.fspath(source)}: its weights have dtype bfloat16, which linea "
                           "loads (io.load_model) but cannot yet convert and verify; convert the "
                           "weights to float32 first; nothing was written")
-    to_layout = to_layout or _default_layout(stored, source_kind, target_kind, from_layout)
-    x = _test_inputs(_input_shape(source, source_kind, specs, samples), _dtype_of(specs), seed, source)
-    reference = run_independently(source, source_kind, x, specs,
+    to_layout = to_layout or _default_layout(stored, source_format, target_format, from_layout)
+    x = _test_inputs(_input_shape(source, source_format, specs, samples), _dtype_of(specs), seed, source)
+    reference = run_independently(source, source_format, x, specs,
                                   stored.weightless if stored is not None else ())
     expected, reference_by = reference if reference is not None else (_run(specs, x), "linea")
     target_path = os.fspath(target)
     folder, name = os.path.split(os.path.abspath(target_path))
     temporary = os.path.join(folder, f".linea-convert-{os.getpid()}-{name}")
     try:
-        io.write_specs(specs, temporary, target_kind, layout=to_layout)
-        written = _written_specs(temporary, target_kind, specs, to_layout)
-        candidate = run_independently(temporary, target_kind, x, written)
+        io.write_specs(specs, temporary, target_format, layout=to_layout)
+        written = _written_specs(temporary, target_format, specs, to_layout)
+        candidate = run_independently(temporary, target_format, x, written)
         got, candidate_by = candidate if candidate is not None else (_run(written, x), "linea")
         difference = float(np.max(np.abs(np.asarray(got, np.float64) - expected))) \
             if np.shape(got) == np.shape(expected) else float("inf")
@@ -324,14 +324,14 @@ def convert_file(source, target, from_layout=None, to_layout=None, activation=No
             os.unlink(temporary)
     count = sum(1 for s in specs if s.kind == "linear")
     convs = sum(1 for s in specs if s.kind == "conv2d")
-    description = f"{target_kind} ({to_layout} layout), {count} linear layer(s)" + \
+    description = f"{target_format} ({to_layout} layout), {count} linear layer(s)" + \
         (f", {convs} conv layer(s)" if convs else "")
-    source_layout = "keras" if source_kind == "keras" else (from_layout or _stored_layout(stored))
+    source_layout = "keras" if source_format == "keras" else (from_layout or _stored_layout(stored))
     report = ConvertReport(description, difference, samples, reference_by, candidate_by,
                            _assumptions(specs, activation, layers, from_layout, input_shape),
                            tolerance=tolerance)
-    report.flatten_note = _flatten_note(specs, source_layout, "keras" if target_kind == "keras"
-                                        else to_layout if target_kind != "onnx" else "torch")
+    report.flatten_note = _flatten_note(specs, source_layout, "keras" if target_format == "keras"
+                                        else to_layout if target_format != "onnx" else "torch")
     return report
 
 
@@ -348,12 +348,12 @@ def _dtype_of(specs):
     return first.weight.dtype
 
 
-def _written_specs(path, kind, specs, layout):
-    if io._architecture_file(kind, path):
-        return io.read_specs(path, kind)
+def _written_specs(path, file_format, specs, layout):
+    if io._architecture_file(file_format, path):
+        return io.read_specs(path, file_format)
     # A bare state dict holds no architecture: the source's layer list gives it.
     image_shape = specs[0].extra.get("input_shape") if specs else None
-    written = io.read_specs(path, kind, layout=layout, layers=layers_of_specs(specs),
+    written = io.read_specs(path, file_format, layout=layout, layers=layers_of_specs(specs),
                             input_shape=image_shape)
     if any(spec.kind in IMAGE_KINDS for spec in specs):  # the entries carry every setting
         norms = iter(spec for spec in specs if spec.kind in ("layernorm", "batchnorm"))

@@ -62,12 +62,12 @@ def read_stored(path, format: str | None = None, shapes_only: bool = False) -> S
     dtype instead of the data (safetensors and Keras weights read their headers only;
     .pt files are mapped, not read).
     """
-    kind = detect_format(path, format)
-    if kind == "safetensors":
+    file_format = detect_format(path, format)
+    if file_format == "safetensors":
         return _safetensors.read_stored(path, shapes_only)
-    if kind == "torch":  # a pickled dict keeps the state dict's (module) order
+    if file_format == "torch":  # a pickled dict keeps the state dict's (module) order
         return StoredState(_torch.read(path, mapped=shapes_only), ordered=True)
-    if kind == "keras":
+    if file_format == "keras":
         return _keras_files.read_stored(path, shapes_only)
     return StoredState(state_from_specs(_onnx.read(path), "torch"), ordered=True)
 
@@ -82,19 +82,19 @@ def _state_layout(state) -> str:
 def save_state_dict(state, path, format: str | None = None, *, layout: str | None = None,
                     activation: str | None = None) -> None:
     """Write a state dict. Keras and ONNX files need a model structure, read from the keys."""
-    kind = detect_format(path, format)
+    file_format = detect_format(path, format)
     arrays = OrderedDict((str(k), _host(v)) for k, v in state.items())
     check_savable(arrays, "io.save_state_dict")  # before the destination is touched
-    if kind == "safetensors":
+    if file_format == "safetensors":
         return _safetensors.write(arrays, path)
-    if kind == "torch":
+    if file_format == "torch":
         return _torch.write(arrays, path)
     specs = specs_from_state(arrays, activation or "linear", layout, "state dict")
-    write_specs(specs, path, kind)
+    write_specs(specs, path, file_format)
 
 
-def _architecture_file(kind: str, source: str) -> bool:
-    return kind == "onnx" or (kind == "keras" and (source.endswith(".keras") or
+def _architecture_file(file_format: str, source: str) -> bool:
+    return file_format == "onnx" or (file_format == "keras" and (source.endswith(".keras") or
                                                    _keras_files.is_legacy_model(source)))
 
 
@@ -105,31 +105,31 @@ def read_specs(path, format: str | None = None, *, activation: str | None = None
     ``.keras`` and ``.onnx`` files record their architecture, which wins: ``activation``
     and ``layers`` are read only for weights-only files.
     """
-    kind = detect_format(path, format)
+    file_format = detect_format(path, format)
     source = os.fspath(path)
-    if _architecture_file(kind, source):
-        return _onnx.read(path) if kind == "onnx" else _keras_files.specs_of_model_file(path)
-    return specs_from_state(read_stored(path, kind), activation, layout, source, layers=layers,
+    if _architecture_file(file_format, source):
+        return _onnx.read(path) if file_format == "onnx" else _keras_files.specs_of_model_file(path)
+    return specs_from_state(read_stored(path, file_format), activation, layout, source, layers=layers,
                             input_shape=input_shape)
 
 
 def write_specs(specs, path, format: str | None = None, *, layout: str | None = None,
                 input_rank: int = 2) -> None:
-    kind = detect_format(path, format)
+    file_format = detect_format(path, format)
     source = os.fspath(path)
-    if kind == "onnx":
+    if file_format == "onnx":
         return _onnx.write(specs, path, input_rank)
-    if kind != "keras" and any(spec.kind == "qlinear" for spec in specs):
+    if file_format != "keras" and any(spec.kind == "qlinear" for spec in specs):
         raise ValueError(f"an int8-quantized model can be exported to ONNX or Keras files only, "
-                         f"not to {kind}; "
+                         f"not to {file_format}; "
                          f"save it with linea.save(model.state_dict(), path) (int8 weights and "
                          f"scales in safetensors), or save the float model")
-    if kind == "keras":
+    if file_format == "keras":
         if source.endswith(".keras"):
             return _keras_files.write_model(specs, path)
         return _keras_files.write_weights(specs, path)
     state = state_from_specs(specs, layout or "torch")
-    if kind == "torch":
+    if file_format == "torch":
         if layout == "keras":
             raise ValueError("PyTorch .pt files hold PyTorch-layout state dicts; drop layout='keras'")
         return _torch.write(state, path)
@@ -148,17 +148,17 @@ def load_model(path, format: str | None = None, *, flavour: str = "torch", model
     changes nothing.
     """
     if model is not None:
-        kind = detect_format(path, format)
+        file_format = detect_format(path, format)
         source = os.fspath(path)
         if not isinstance(model, (KerasSequential, Module)):
             raise TypeError(f"model must be a linea.nn.Module or linea.keras.Sequential, got "
                             f"{type(model).__name__}")
-        stored = None if _architecture_file(kind, source) else read_stored(path, kind)
+        stored = None if _architecture_file(file_format, source) else read_stored(path, file_format)
         if isinstance(model, Module) and stored is not None and _state_layout(stored.tensors) == "torch":
             model.load_state_dict(stored.tensors)  # PyTorch names: the model's own keys
             return model
         # The model itself gives the architecture the file may not record.
-        specs = read_specs(path, kind) if stored is None else specs_from_state(
+        specs = read_specs(path, file_format) if stored is None else specs_from_state(
             stored, None, layout, source, layers=layers or layers_of(model), input_shape=input_shape)
         if isinstance(model, KerasSequential):
             model.set_weights(list(state_from_specs(specs, "keras").values()))
@@ -200,7 +200,7 @@ def save_model(model, path, format: str | None = None, *, layout: str | None = N
     """
     if layout is None:
         layout = "keras" if isinstance(model, KerasSequential) else "torch"
-    kind = detect_format(path, format)
-    if kind == "keras" and os.fspath(path).endswith(".keras") and isinstance(model, KerasSequential):
+    file_format = detect_format(path, format)
+    if file_format == "keras" and os.fspath(path).endswith(".keras") and isinstance(model, KerasSequential):
         return model.save(path)
-    write_specs(specs_of(model, input_shape), path, kind, layout=layout, input_rank=input_rank)
+    write_specs(specs_of(model, input_shape), path, file_format, layout=layout, input_rank=input_rank)

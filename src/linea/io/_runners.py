@@ -161,7 +161,7 @@ _LEAVES = {"linear": ("weight", "bias"), "layernorm": ("weight", "bias"), "conv2
            "batchnorm": ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
 
 
-def _torch_state_file(path, kind, x, specs):
+def _torch_state_file(path, file_format, x, specs):
     """PyTorch-layout .pt/.safetensors: torch (and safetensors) read the bytes, torch computes."""
     if not _available("torch"):
         return None
@@ -173,7 +173,7 @@ def _torch_state_file(path, kind, x, specs):
     if twin is None or any(child is None for child in twin):
         return None
     source = os.fspath(path)
-    if kind == "torch":
+    if file_format == "torch":
         loaded = torch.load(source, map_location="cpu", weights_only=True)
         for wrapper in ("state_dict", "model_state_dict", "model"):
             if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
@@ -215,15 +215,15 @@ def _torch_state_file(path, kind, x, specs):
         return twin.to(dtype)(torch.from_numpy(x)).numpy(), "PyTorch"
 
 
-def run_independently(path, kind: str, x: np.ndarray, specs, weightless=()):
+def run_independently(path, file_format: str, x: np.ndarray, specs, weightless=()):
     """(outputs, runner name) of ``path`` run by its own framework, or None where none applies.
 
     A runner that is installed but fails to run the file raises; the caller reports it.
     """
     source = os.fspath(path)
-    if kind == "onnx":
+    if file_format == "onnx":
         return _onnxruntime(source, x)
-    if kind == "keras":
+    if file_format == "keras":
         from linea.io._keras_files import is_legacy_model
 
         if source.endswith(".keras") or is_legacy_model(source):  # Keras reads legacy .h5 too
@@ -231,4 +231,4 @@ def run_independently(path, kind: str, x: np.ndarray, specs, weightless=()):
         if source.endswith(".weights.h5"):
             return _keras_weights_file(source, x, specs, weightless)
         return None
-    return _torch_state_file(source, kind, x, specs)
+    return _torch_state_file(source, file_format, x, specs)

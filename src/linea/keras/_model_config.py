@@ -128,8 +128,8 @@ def expected_shapes(config: dict, source: str) -> list:
         elif kind in ("Activation", "LeakyReLU", "Dropout"):
             shapes.append([])
         else:
-            raise FormatError(f"{source}: layer type {kind!r} is not supported by linea (it reads "
-                              f"{', '.join(READABLE_LAYERS)})")
+            raise FormatError(f"{source}: layer {layer_config.get('name')!r} of type {kind!r} is not "
+                              f"supported by linea (it reads {', '.join(READABLE_LAYERS)})")
     return shapes
 
 
