@@ -22,7 +22,7 @@ from linea.backend import xp
 from linea._tensor import Tensor
 from linea.nn import modules as nn
 from linea.nn.functional._linear import affine_rows
-from linea.nn._registry import ACTIVATIONS, activation_of_module
+from linea.nn.registry import ACTIVATIONS, activation_of_module
 
 __all__ = ["compile", "CompiledModel"]
 

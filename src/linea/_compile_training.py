@@ -18,7 +18,7 @@ from linea._ops_math import RESULT_GRADIENTS, stable_sigmoid
 from linea._tensor import Tensor
 from linea.backend import xp
 from linea.nn import modules as nn
-from linea.nn._registry import ACTIVATIONS, activation_of_module
+from linea.nn.registry import ACTIVATIONS, activation_of_module
 from linea.nn.functional._linear import affine_gradients, affine_rows
 
 __all__ = ["TrainingPlan", "CannotTrain"]

@@ -16,6 +16,7 @@ import numpy as np
 
 from linea import io
 from linea._errors import FormatError
+from linea.io.kinds import KINDS
 from linea.io._runners import run_independently
 from linea.io._spec_images import IMAGE_KINDS, shape_after
 from linea.io._layout import (_group_layout, _groups, _settled, layers_of_specs, ordered_groups,
@@ -34,27 +35,8 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
     if io._architecture_file(file_format, source):
         specs = io.read_specs(path, file_format)
         convention = "onnx (Gemm transB=1: PyTorch layout)" if file_format == "onnx" else "keras"
-        rows = []
-        for index, spec in enumerate(specs):
-            if spec.kind == "linear":
-                shapes = (f"kernel {spec.weight.shape[::-1]}" if convention == "keras"
-                          else f"weight {spec.weight.shape}")
-                if spec.bias is not None:
-                    shapes += f", bias {spec.bias.shape}"
-                rows.append({"layer": spec.name or str(index), "type": "Dense" if convention == "keras" else "Linear",
-                             "convention": convention.split(" ")[0], "shapes": shapes,
-                             "dtype": str(spec.weight.dtype), "params": spec.parameter_count})
-            elif spec.kind == "layernorm":
-                rows.append({"layer": spec.name or str(index), "type": f"LayerNorm(eps={spec.eps:g})",
-                             "convention": convention.split(" ")[0],
-                             "shapes": f"scale {spec.weight.shape}", "dtype": str(spec.weight.dtype),
-                             "params": spec.parameter_count})
-            elif spec.kind in IMAGE_KINDS:
-                rows.append(_image_row(spec, index, convention.split(" ")[0]))
-            else:
-                label = f"activation: {spec.activation}" if spec.kind == "activation" else spec.kind
-                rows.append({"layer": spec.name or "", "type": label, "convention": "",
-                             "shapes": "", "dtype": "", "params": 0})
+        rows = [KINDS[spec.kind].inspect_row(spec, index, convention.split(" ")[0])
+                for index, spec in enumerate(specs)]
         shape = specs[0].extra.get("input_shape") if specs else None
         for row, spec in zip(rows, specs):  # the per-sample output (C, H, W) of image layers
             shape = shape_after(spec, shape)
@@ -96,39 +78,6 @@ def inspect_rows(path, format=None, layout=None, with_note: bool = False):
                      "dtype": ", ".join(sorted({str(a.dtype) for a in leaves.values()})),
                      "params": int(sum(a.size for a in leaves.values()))})
     return (rows, file_format, rows_note) if with_note else (rows, file_format)
-
-
-def _image_row(spec, index: int, convention: str) -> dict:
-    """An inspect row for a conv, pooling or batch-norm layer of an architecture file."""
-    extra, keras = spec.extra, convention == "keras"
-    shapes, params, dtype = "", 0, ""
-    if spec.kind == "conv2d":
-        out, group_in, kh, kw = spec.weight.shape
-        label = (f"Conv2D(filters={out}, kernel=({kh}, {kw}), strides={tuple(extra['stride'])})" if keras
-                 else f"Conv2d({group_in * extra['groups']}, {out}, kernel_size=({kh}, {kw}), "
-                      f"stride={tuple(extra['stride'])})")
-        shapes = (f"kernel {(kh, kw, group_in, out)}" if keras else f"weight {spec.weight.shape}") + \
-            (f", bias {spec.bias.shape}" if spec.bias is not None else "")
-        params, dtype = spec.parameter_count, str(spec.weight.dtype)
-    elif spec.kind == "batchnorm":
-        size = len(extra["running_mean"])
-        momentum = extra["momentum"]
-        label = (f"BatchNormalization(epsilon={spec.eps:g}, momentum={1 - momentum:.6g})" if keras
-                 else f"BatchNorm(eps={spec.eps:g}, momentum={momentum:.6g})")
-        names = ("gamma", "beta", "moving_mean", "moving_variance") if keras else \
-            ("weight", "bias", "running_mean", "running_var")
-        present = [spec.weight is not None, spec.bias is not None, True, True]
-        shapes = ", ".join(f"{name} ({size},)" for name, there in zip(names, present) if there)
-        params = spec.parameter_count + 2 * size
-        dtype = str(extra["running_mean"].dtype)
-    elif spec.kind == "globalavgpool":
-        label = "GlobalAveragePooling2D" if keras else "AdaptiveAvgPool2d(1)"
-    else:
-        name = {"maxpool2d": ("MaxPooling2D", "MaxPool2d"), "avgpool2d": ("AveragePooling2D", "AvgPool2d")}
-        label = (f"{name[spec.kind][0 if keras else 1]}({tuple(extra['kernel'])}, "
-                 f"stride={tuple(extra['stride'])}, padding={tuple(extra['padding4'])})")
-    return {"layer": spec.name or str(index), "type": label, "convention": convention,
-            "shapes": shapes, "dtype": dtype, "params": params}
 
 
 def format_table(rows: list[dict], title: str) -> str:
@@ -302,7 +251,8 @@ def convert_file(source, target, from_layout=None, to_layout=None, activation=No
                           "loads (io.load_model) but cannot yet convert and verify; convert the "
                           "weights to float32 first; nothing was written")
     to_layout = to_layout or _default_layout(stored, source_format, target_format, from_layout)
-    x = _test_inputs(_input_shape(source, source_format, specs, samples), _dtype_of(specs), seed, source)
+    shape = _input_shape(source, source_format, specs, samples)
+    x = _test_inputs(shape, _dtype_of(specs), seed, source)
     reference = run_independently(source, source_format, x, specs,
                                   stored.weightless if stored is not None else ())
     expected, reference_by = reference if reference is not None else (_run(specs, x), "linea")

@@ -109,8 +109,8 @@ def read_specs(path, format: str | None = None, *, activation: str | None = None
     source = os.fspath(path)
     if _architecture_file(file_format, source):
         return _onnx.read(path) if file_format == "onnx" else _keras_files.specs_of_model_file(path)
-    return specs_from_state(read_stored(path, file_format), activation, layout, source, layers=layers,
-                            input_shape=input_shape)
+    return specs_from_state(read_stored(path, file_format), activation, layout, source,
+                            layers=layers, input_shape=input_shape)
 
 
 def write_specs(specs, path, format: str | None = None, *, layout: str | None = None,
@@ -201,6 +201,8 @@ def save_model(model, path, format: str | None = None, *, layout: str | None = N
     if layout is None:
         layout = "keras" if isinstance(model, KerasSequential) else "torch"
     file_format = detect_format(path, format)
-    if file_format == "keras" and os.fspath(path).endswith(".keras") and isinstance(model, KerasSequential):
+    if file_format == "keras" and os.fspath(path).endswith(".keras") and \
+            isinstance(model, KerasSequential):
         return model.save(path)
-    write_specs(specs_of(model, input_shape), path, file_format, layout=layout, input_rank=input_rank)
+    write_specs(specs_of(model, input_shape), path, file_format, layout=layout,
+                input_rank=input_rank)

@@ -29,9 +29,9 @@ import numpy as np
 from linea._errors import FormatError
 from linea.io._layout_images import IMAGE_ENTRIES, image_entry, image_specs_from_state
 from linea.io._spec import ACTIVATION_NAMES, LayerSpec, activation_settings
+from linea.io.kinds import KINDS
 from linea.io._spec_images import IMAGE_KINDS
 from linea.keras._naming import unique_in_order
-from linea.nn.functional._conv import conv2d_padding
 
 __all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers", "layers_of_specs",
            "ordered_groups",
@@ -163,62 +163,7 @@ def parse_layers(layers) -> list[LayerSpec]:
 
 def layers_of_specs(specs) -> list[str]:
     """The ``layers=`` entries describing a layer list (the inverse of ``parse_layers``)."""
-    from linea.io._spec import activation_settings
-
-    names = []
-    for spec in specs:
-        if spec.kind == "activation":
-            if spec.activation == "linear":
-                continue
-            settings = activation_settings(spec.activation, spec.extra)
-            names.append(spec.activation + ("(" + ", ".join(f"{k}={v!r}" for k, v in settings.items())
-                                            + ")" if settings else ""))
-        elif spec.kind == "layernorm":
-            names.append(f"layernorm(eps={spec.eps!r})")
-        elif spec.kind == "dropout":
-            names.append(f"dropout(p={spec.rate!r})")
-        elif spec.kind in IMAGE_KINDS:
-            names.extend(image_entries(spec))
-        else:
-            names.append(spec.kind)
-    return names
-
-
-def image_entries(spec) -> list[str]:
-    """The ``layers=`` entries of an image spec; ValueError where they cannot say it."""
-    extra = spec.extra
-    if spec.kind == "batchnorm":
-        return [f"batchnorm(eps={spec.eps!r}, momentum={extra['momentum']!r})"]
-    if spec.kind == "globalavgpool":
-        return ["adaptiveavgpool"] + ([] if extra.get("keepdims") else ["flatten"])
-    top, bottom, left, right = extra["padding4"]
-    stride = extra["stride"]
-    if stride[0] != stride[1] or (spec.kind != "conv2d" and len({top, bottom, left, right}) != 1):
-        raise ValueError(f"a {spec.kind} with padding {extra['padding4']} and stride {stride} cannot "
-                         "be written as a layers= entry (one stride and one padding for both axes)")
-    if spec.kind == "conv2d":
-        dilation = extra["dilation"]
-        if dilation[0] != dilation[1]:
-            raise ValueError(f"a conv2d with dilation {dilation} cannot be written as a layers= entry")
-        padding = top
-        if tuple(stride) == (1, 1) and tuple(extra["padding4"]) == conv2d_padding(
-                "same", spec.weight.shape[2:], tuple(dilation), (1, 1)):
-            padding = "same"
-        elif len({top, bottom, left, right}) != 1:
-            raise ValueError(f"a conv2d with padding {extra['padding4']} cannot be written as a "
-                             "layers= entry (one padding for all sides, or 'same')")
-        return [f"conv2d(stride={stride[0]}, padding={padding}, dilation={dilation[0]}, "
-                f"groups={extra['groups']})"]
-    kernel = extra["kernel"]
-    if kernel[0] != kernel[1]:
-        raise ValueError(f"a {spec.kind} with window {kernel} cannot be written as a layers= entry")
-    text = f"{spec.kind}(kernel={kernel[0]}, stride={stride[0]}, padding={top}"
-    if spec.kind == "avgpool2d":
-        if extra.get("edge") == "replicate":
-            raise ValueError("an average pooling with Keras's uneven 'same' padding cannot be "
-                             "written as a layers= entry")
-        text += f", count_include_pad={int(bool(extra['count_include_pad']))}"
-    return [text + ")"]
+    return [entry for spec in specs for entry in KINDS[spec.kind].layers_entries(spec)]
 
 
 def _split_entries(text: str) -> list[str]:

@@ -29,9 +29,10 @@ import numpy as np
 
 from linea._errors import FormatError
 from linea.io._spec import LayerSpec
+from linea.io.kinds import keras_groups
 from linea.io._spec_images import feature_permutation, permute_features, shape_after
 from linea.keras.layers._conv import same_padding
-from linea.nn.functional._conv import conv2d_padding
+from linea.nn.functional import conv2d_padding
 
 __all__ = ["IMAGE_ENTRIES", "image_entry", "image_specs_from_state"]
 
@@ -40,9 +41,9 @@ IMAGE_ENTRIES = {"conv2d": {"stride", "padding", "dilation", "groups"},
                  "maxpool2d": {"kernel", "stride", "padding"},
                  "avgpool2d": {"kernel", "stride", "padding", "count_include_pad"},
                  "batchnorm": {"eps", "momentum"}, "adaptiveavgpool": set(), "globalavgpool": set()}
-_WEIGHTED = ("conv2d", "batchnorm", "linear", "layernorm")
-_KERAS_CLASS = {"conv2d": "conv2d", "batchnorm": "batch_normalization", "linear": "dense",
-                "layernorm": "layer_normalization"}
+#: {kind: the class part of its Keras weights-file group}, for the kinds with weights.
+_KERAS_CLASS = keras_groups()
+_WEIGHTED = tuple(_KERAS_CLASS)
 _NUMBERED = re.compile(r"^(.*?)(?:_(\d+))?$")
 
 

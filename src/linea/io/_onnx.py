@@ -18,7 +18,7 @@ from linea._errors import require
 from linea._files import atomic_write
 from linea.io._spec_images import IMAGE_KINDS
 from linea.io._spec import LayerSpec, activation_settings
-from linea.nn._registry import ACTIVATIONS
+from linea.nn.registry import ACTIVATIONS
 
 OPSET = 17
 _MAX_NODES = 100_000

@@ -27,7 +27,7 @@ from linea._errors import FormatError
 from linea._files import open_regular, read_at
 from linea.io._onnx_scan import strip_initializer_data
 from linea.io._spec import LayerSpec
-from linea.nn._registry import ACTIVATIONS
+from linea.nn.registry import ACTIVATIONS
 
 __all__ = ["read", "specs_from_proto"]
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linea import nn
-from linea.nn._registry import ACTIVATIONS, NO_TWIN, activation_of_module
+from linea.nn.registry import ACTIVATIONS, NO_TWIN, activation_of_module
 from linea._creation import as_tensor
 from linea._tensor import Tensor
 from linea.keras import activations
 from linea.keras import layers as keras_layers
 from linea.keras._sequential import Sequential as KerasSequential
 from linea.io._spec_images import IMAGE_KINDS
+from linea.io.kinds import activation_settings
 
 __all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "keras_from_spec",
            "ACTIVATION_NAMES"]
@@ -41,18 +42,10 @@ class LayerSpec:
         return sum(int(a.size) for a in (self.weight, self.bias) if a is not None)
 
 
-#: Activation names of the layer list, from the one registry (``linea.nn._registry``).
+#: Activation names of the layer list, from the one registry (``linea.nn.registry``).
 #: Parameters other than Keras's defaults live in ``extra``: ``negative_slope`` for
 #: leaky_relu (Keras 0.2), ``threshold`` for softplus (Keras ∞).
 ACTIVATION_NAMES = tuple(ACTIVATIONS)
-
-
-def activation_settings(name: str, extra: dict | None = None) -> dict:
-    """The parameters of activation ``name``: Keras's defaults updated by ``extra``."""
-    entry = ACTIVATIONS.get(name)
-    settings = dict(entry.defaults) if entry is not None else {}
-    settings.update({k: v for k, v in (extra or {}).items() if k in settings})
-    return settings
 
 
 def activation_module(name: str, extra: dict | None = None):

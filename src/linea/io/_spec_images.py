@@ -29,7 +29,7 @@ from linea import nn
 from linea.keras import activations
 from linea.keras import layers as keras_layers
 from linea.keras.layers._conv import same_padding
-from linea.nn.functional._conv import conv2d_padding
+from linea.nn.functional import conv2d_padding
 from linea.nn.functional._pooling import pooled_size
 
 __all__ = ["IMAGE_KINDS", "image_spec_from_nn", "image_spec_from_keras", "nn_image_modules",

@@ -33,7 +33,7 @@ def quantization_mode(layer_config: dict):
 def _check_activation(kind, layer_config: dict, source: str) -> None:
     """A FormatError naming the layer whose activation linea does not have, with the reason."""
     from linea.keras import activations
-    from linea.nn._registry import NO_TWIN
+    from linea.nn.registry import NO_TWIN
 
     name = layer_config.get("activation")
     if isinstance(name, dict):  # a serialized activation: {"class_name": …, "config": …}
@@ -128,8 +128,8 @@ def expected_shapes(config: dict, source: str) -> list:
         elif kind in ("Activation", "LeakyReLU", "Dropout"):
             shapes.append([])
         else:
-            raise FormatError(f"{source}: layer {layer_config.get('name')!r} of type {kind!r} is not "
-                              f"supported by linea (it reads {', '.join(READABLE_LAYERS)})")
+            raise FormatError(f"{source}: layer {layer_config.get('name')!r} of type {kind!r} is "
+                              f"not supported by linea (it reads {', '.join(READABLE_LAYERS)})")
     return shapes
 
 

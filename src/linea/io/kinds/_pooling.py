@@ -1,0 +1,51 @@
+"""Pooling over images (C, H, W): ``maxpool2d``, ``avgpool2d`` (window, stride, padding) and
+``globalavgpool`` (the mean over H and W, keeping them as 1×1 or not)."""
+from __future__ import annotations
+
+from linea.io.kinds._convolution import one_stride
+from linea.io.kinds._kind import LayerKind, row
+
+__all__ = ["MAXPOOL2D", "AVGPOOL2D", "GLOBALAVGPOOL"]
+
+
+def _window_row(keras_name: str, torch_name: str):
+    def inspect_row(spec, index: int, convention: str) -> dict:
+        extra = spec.extra
+        name = keras_name if convention == "keras" else torch_name
+        label = (f"{name}({tuple(extra['kernel'])}, stride={tuple(extra['stride'])}, "
+                 f"padding={tuple(extra['padding4'])})")
+        return row(spec, index, label, convention)
+
+    return inspect_row
+
+
+def _window_entries(spec, count_include_pad: bool = False) -> list[str]:
+    extra = spec.extra
+    top, bottom, left, right = extra["padding4"]
+    if len({top, bottom, left, right}) != 1:
+        raise ValueError(f"a {spec.kind} with padding {extra['padding4']} and stride "
+                         f"{extra['stride']} cannot be written as a layers= entry (one stride and "
+                         "one padding for both axes)")
+    stride = one_stride(spec)
+    kernel = extra["kernel"]
+    if kernel[0] != kernel[1]:
+        raise ValueError(f"a {spec.kind} with window {kernel} cannot be written as a layers= entry")
+    text = f"{spec.kind}(kernel={kernel[0]}, stride={stride}, padding={top}"
+    if count_include_pad:  # average pooling says whether the padding counts
+        if extra.get("edge") == "replicate":
+            raise ValueError("an average pooling with Keras's uneven 'same' padding cannot be "
+                             "written as a layers= entry")
+        text += f", count_include_pad={int(bool(extra['count_include_pad']))}"
+    return [text + ")"]
+
+
+def _global_row(spec, index: int, convention: str) -> dict:
+    label = "GlobalAveragePooling2D" if convention == "keras" else "AdaptiveAvgPool2d(1)"
+    return row(spec, index, label, convention)
+
+
+MAXPOOL2D = LayerKind("maxpool2d", None, _window_row("MaxPooling2D", "MaxPool2d"), _window_entries)
+AVGPOOL2D = LayerKind("avgpool2d", None, _window_row("AveragePooling2D", "AvgPool2d"),
+                      lambda spec: _window_entries(spec, count_include_pad=True))
+GLOBALAVGPOOL = LayerKind("globalavgpool", None, _global_row, lambda spec: (
+    ["adaptiveavgpool"] + ([] if spec.extra.get("keepdims") else ["flatten"])))
