@@ -81,6 +81,9 @@ def test_keras_errors_for_bad_calls():
 
 
 def test_sequential_quantize_changes_every_dense_and_nothing_on_refusal(tmp_path):
+    # Seeded: the bound below fails for about one draw in a thousand (a ReLU unit near 0 that
+    # int8 flips), which the suite's order of tests once hit.
+    linea.manual_seed(0)
     model = lk.Sequential([lk.Input((6,)), lk.layers.Dense(5, activation="relu"), lk.layers.Dense(2)])
     x = RNG.standard_normal((3, 6)).astype(np.float32)
     before = model(x).numpy()

@@ -28,8 +28,8 @@ import numpy as np
 
 from linea._errors import FormatError
 from linea.io._layout_images import IMAGE_ENTRIES, image_entry, image_specs_from_state
-from linea.io._spec import ACTIVATION_NAMES, LayerSpec, activation_settings
-from linea.io.kinds import KINDS
+from linea.io._spec import ACTIVATION_NAMES, LayerSpec
+from linea.io.kinds import KINDS, activation_settings
 from linea.io._spec_images import IMAGE_KINDS
 from linea.keras._naming import unique_in_order
 

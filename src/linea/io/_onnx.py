@@ -17,7 +17,8 @@ import numpy as np
 from linea._errors import require
 from linea._files import atomic_write
 from linea.io._spec_images import IMAGE_KINDS
-from linea.io._spec import LayerSpec, activation_settings
+from linea.io._spec import LayerSpec
+from linea.io.kinds import activation_settings
 from linea.nn.registry import ACTIVATIONS
 
 OPSET = 17

@@ -116,7 +116,7 @@ def torch_twin(module):
     import torch
 
     from linea import nn
-    from linea.io._spec import OnnxFlatten
+    from linea.io.kinds import OnnxFlatten
 
     kind = type(module).__name__
     if isinstance(module, nn.Sequential):

@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linea import nn
-from linea.nn.registry import ACTIVATIONS, NO_TWIN, activation_of_module
-from linea._creation import as_tensor
-from linea._tensor import Tensor
+from linea.nn.registry import ACTIVATIONS, activation_of_module
 from linea.keras import activations
 from linea.keras import layers as keras_layers
 from linea.keras._sequential import Sequential as KerasSequential
 from linea.io._spec_images import IMAGE_KINDS
-from linea.io.kinds import activation_settings
+from linea.io.kinds import KINDS, OnnxFlatten, activation_settings
 
 __all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "keras_from_spec",
            "ACTIVATION_NAMES"]
@@ -48,16 +46,6 @@ class LayerSpec:
 ACTIVATION_NAMES = tuple(ACTIVATIONS)
 
 
-def activation_module(name: str, extra: dict | None = None):
-    """The ``nn`` module computing activation ``name`` (None for "linear")."""
-    entry = ACTIVATIONS.get(name)
-    if entry is None:
-        reason = f" ({NO_TWIN[name]})" if name in NO_TWIN else ""
-        raise ValueError(f"the activation {name!r} has no linea.nn module{reason}; supported: "
-                         f"{sorted(ACTIVATIONS)}")
-    return entry.build(**activation_settings(name, extra))
-
-
 def activation_name(module) -> tuple[str, dict] | None:
     """(activation name, extra parameters) equal to an ``nn`` module, or None if there is none."""
     return activation_of_module(module)
@@ -76,26 +64,6 @@ def keras_activation(spec) -> str:
                         "name (Keras's leaky_relu has slope 0.2, its softplus no threshold, its "
                         "gelu string is the exact form); it cannot be converted to Keras")
     return entry.keras
-
-
-class OnnxFlatten(nn.Module):
-    """ONNX's Flatten: (d0, …, dn) → (d0·…·d(axis-1), d(axis)·…·dn), always 2-D."""
-
-    def __init__(self, axis: int) -> None:
-        super().__init__()
-        self.axis = axis
-
-    def forward(self, input):
-        tensor = input if isinstance(input, Tensor) else as_tensor(input)
-        shape = tuple(tensor.shape)
-        if not 0 <= self.axis <= len(shape):
-            raise ValueError(f"ONNX Flatten axis {self.axis} is out of range for an input of shape "
-                             f"{shape}")
-        rows = int(np.prod(shape[:self.axis], dtype=np.int64))
-        return tensor.reshape(rows, int(np.prod(shape[self.axis:], dtype=np.int64)))
-
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
 
 
 def _copy(array):
@@ -246,47 +214,7 @@ def _dtype_name(array) -> str:
 
 def nn_from_spec(specs) -> nn.Sequential:
     """A ``linea.nn.Sequential`` (eval mode): activations as modules of their own."""
-    from linea.io._spec_images import nn_image_modules
-
-    modules = []
-    for spec in specs:
-        if spec.kind in IMAGE_KINDS:
-            modules.extend(nn_image_modules(spec))
-        elif spec.kind == "linear":
-            out_features, in_features = spec.weight.shape
-            layer = nn.Linear(in_features, out_features, bias=spec.bias is not None,
-                              dtype=_dtype_name(spec.weight))
-            layer.weight._data[...] = spec.weight
-            if spec.bias is not None:
-                layer.bias._data[...] = spec.bias
-            modules.append(layer)
-        elif spec.kind == "qlinear":
-            from linea.quantization import QuantizedLinear
-
-            out_features, in_features = spec.weight.shape
-            layer = QuantizedLinear(in_features, out_features, bias=spec.bias is not None)
-            state = {"weight": spec.weight, "weight_scale": spec.extra["scale"]}
-            if spec.bias is not None:
-                state["bias"] = spec.bias
-            layer.load_state_dict(state)
-            modules.append(layer)
-        elif spec.kind == "activation":
-            module = activation_module(spec.activation, spec.extra)
-            modules.append(module if module is not None else nn.Identity())
-        elif spec.kind == "dropout":
-            modules.append(nn.Dropout(spec.rate))
-        elif spec.kind == "flatten":
-            axis = spec.extra.get("onnx_axis")
-            modules.append(nn.Flatten() if axis is None else OnnxFlatten(axis))
-        elif spec.kind == "layernorm":
-            norm = nn.LayerNorm(spec.weight.shape, eps=spec.eps, bias=spec.bias is not None,
-                                dtype=_dtype_name(spec.weight))
-            norm.weight._data[...] = spec.weight
-            if spec.bias is not None:
-                norm.bias._data[...] = spec.bias
-            modules.append(norm)
-        else:
-            raise ValueError(f"unknown layer kind {spec.kind!r}")
+    modules = [module for spec in specs for module in KINDS[spec.kind].to_nn(spec)]
     model = nn.Sequential(*modules).eval()
     recorded = specs[0].extra.get("input_shape") if specs else None
     if recorded is not None:  # what the file or the user said; saving it elsewhere needs it again

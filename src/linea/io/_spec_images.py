@@ -32,7 +32,7 @@ from linea.keras.layers._conv import same_padding
 from linea.nn.functional import conv2d_padding
 from linea.nn.functional._pooling import pooled_size
 
-__all__ = ["IMAGE_KINDS", "image_spec_from_nn", "image_spec_from_keras", "nn_image_modules",
+__all__ = ["IMAGE_KINDS", "image_spec_from_nn", "image_spec_from_keras", 
            "keras_image_layer", "shape_after", "feature_permutation", "permute_features",
            "nn_shape_of_keras"]
 
@@ -183,70 +183,6 @@ def image_spec_from_nn(module, shape):
                             "converts the global average AdaptiveAvgPool2d(1)")
         return [_spec("globalavgpool", extra={"keepdims": True})]
     return None
-
-
-def nn_image_modules(spec) -> list:
-    """The ``nn`` modules of an image spec; TypeError where PyTorch's layers cannot express it."""
-    module = _nn_image_module(spec)
-    if spec.kind == "globalavgpool" and not spec.extra.get("keepdims"):
-        return [module, nn.Flatten()]  # Keras's (N, C) output: pool to (N, C, 1, 1), then flatten
-    return [module]
-
-
-def _nn_image_module(spec):
-    extra = spec.extra
-    if spec.kind == "conv2d":
-        out_channels, group_in, kh, kw = spec.weight.shape
-        top, bottom, left, right = extra["padding4"]
-        padding = (top, left)
-        if top != bottom or left != right:
-            same = tuple(extra["stride"]) == (1, 1) and tuple(extra["padding4"]) == \
-                conv2d_padding("same", (kh, kw), tuple(extra["dilation"]), (1, 1))
-            if not same:
-                raise TypeError(f"a convolution padded unevenly {extra['padding4']} (top, bottom, "
-                                "left, right) with strides (Keras's 'same') has no nn.Conv2d twin, "
-                                "whose padding is even on both sides")
-            padding = "same"  # PyTorch's 'same' pads the odd pixel at the end, as Keras does
-        conv = nn.Conv2d(group_in * extra["groups"], out_channels, (kh, kw), stride=extra["stride"],
-                         padding=padding, dilation=extra["dilation"], groups=extra["groups"],
-                         bias=spec.bias is not None, dtype=spec.weight.dtype.name)
-        conv.weight._data[...] = spec.weight
-        if spec.bias is not None:
-            conv.bias._data[...] = spec.bias
-        return conv
-    if spec.kind in ("maxpool2d", "avgpool2d"):
-        top, bottom, left, right = extra["padding4"]
-        name = "MaxPool2d" if spec.kind == "maxpool2d" else "AvgPool2d"
-        if top != bottom or left != right or extra.get("edge") == "replicate":
-            raise TypeError(f"a pooling padded unevenly ({extra['padding4']}: Keras's 'same') has "
-                            f"no nn.{name} twin, whose padding is even on both sides")
-        if top > extra["kernel"][0] // 2 or left > extra["kernel"][1] // 2:
-            raise TypeError(f"a pooling padded by {(top, left)} with a {extra['kernel']} window has "
-                            f"no nn.{name} twin (PyTorch pads at most half the window)")
-        if spec.kind == "maxpool2d":
-            return nn.MaxPool2d(extra["kernel"], extra["stride"], (top, left), extra.get("dilation", 1))
-        return nn.AvgPool2d(extra["kernel"], extra["stride"], (top, left),
-                            count_include_pad=extra["count_include_pad"])
-    if spec.kind == "batchnorm":
-        size = len(extra["running_mean"])
-        dtype = extra["running_mean"].dtype.name
-        module = (nn.BatchNorm2d if extra["rank"] == 4 else nn.BatchNorm1d)(
-            size, eps=spec.eps, momentum=extra["momentum"], affine=spec.weight is not None,
-            bias=spec.bias is not None, dtype=dtype)
-        if spec.weight is None and spec.bias is not None:
-            raise TypeError("a BatchNormalization with beta but no gamma (scale=False) has no "
-                            "nn.BatchNorm twin (PyTorch's affine=False drops both)")
-        if spec.weight is not None:
-            module.weight._data[...] = spec.weight
-        if spec.bias is not None:
-            module.bias._data[...] = spec.bias
-        module.running_mean._data[...] = extra["running_mean"]
-        module.running_var._data[...] = extra["running_var"]
-        module.num_batches_tracked._data[...] = extra.get("num_batches_tracked", 0)
-        return module
-    if spec.kind == "globalavgpool":
-        return nn.AdaptiveAvgPool2d(1)
-    raise ValueError(f"unknown image layer kind {spec.kind!r}")
 
 
 # ---- from Keras -----------------------------------------------------------------------------

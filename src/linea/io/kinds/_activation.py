@@ -2,10 +2,11 @@
 (``linea.nn``'s), with its settings where they are not Keras's defaults."""
 from __future__ import annotations
 
+from linea import nn
 from linea.io.kinds._kind import LayerKind, plain_row
-from linea.nn.registry import ACTIVATIONS
+from linea.nn.registry import ACTIVATIONS, NO_TWIN
 
-__all__ = ["ACTIVATION", "activation_settings"]
+__all__ = ["ACTIVATION", "activation_settings", "activation_module"]
 
 
 def activation_settings(name: str, extra: dict | None = None) -> dict:
@@ -25,6 +26,21 @@ def _layers_entries(spec) -> list[str]:
     return [spec.activation + "(" + ", ".join(f"{k}={v!r}" for k, v in settings.items()) + ")"]
 
 
+def activation_module(name: str, extra: dict | None = None):
+    """The ``nn`` module computing activation ``name`` (None for "linear")."""
+    entry = ACTIVATIONS.get(name)
+    if entry is None:
+        reason = f" ({NO_TWIN[name]})" if name in NO_TWIN else ""
+        raise ValueError(f"the activation {name!r} has no linea.nn module{reason}; supported: "
+                         f"{sorted(ACTIVATIONS)}")
+    return entry.build(**activation_settings(name, extra))
+
+
+def _activation_modules(spec) -> list:
+    module = activation_module(spec.activation, spec.extra)
+    return [module if module is not None else nn.Identity()]
+
+
 ACTIVATION = LayerKind("activation", None,
                        lambda spec, index, convention: plain_row(spec, f"activation: {spec.activation}"),
-                       _layers_entries)
+                       _layers_entries, _activation_modules)

@@ -1,7 +1,8 @@
 """Convolution: ``conv2d`` (weight (out, in/groups, kh, kw), PyTorch's layout; images (C, H, W))."""
 from __future__ import annotations
 
-from linea.io.kinds._kind import LayerKind, bias_shape, row
+from linea import nn
+from linea.io.kinds._kind import LayerKind, bias_shape, dtype_name, row
 from linea.nn.functional import conv2d_padding
 
 __all__ = ["CONV2D"]
@@ -45,4 +46,26 @@ def _layers_entries(spec) -> list[str]:
             f"groups={extra['groups']})"]
 
 
-CONV2D = LayerKind("conv2d", "conv2d", _inspect_row, _layers_entries)
+def _conv_module(spec) -> list:
+    extra = spec.extra
+    out_channels, group_in, kh, kw = spec.weight.shape
+    top, bottom, left, right = extra["padding4"]
+    padding = (top, left)
+    if top != bottom or left != right:
+        same = tuple(extra["stride"]) == (1, 1) and tuple(extra["padding4"]) == \
+            conv2d_padding("same", (kh, kw), tuple(extra["dilation"]), (1, 1))
+        if not same:
+            raise TypeError(f"a convolution padded unevenly {extra['padding4']} (top, bottom, "
+                            "left, right) with strides (Keras's 'same') has no nn.Conv2d twin, "
+                            "whose padding is even on both sides")
+        padding = "same"  # PyTorch's 'same' pads the odd pixel at the end, as Keras does
+    conv = nn.Conv2d(group_in * extra["groups"], out_channels, (kh, kw), stride=extra["stride"],
+                     padding=padding, dilation=extra["dilation"], groups=extra["groups"],
+                     bias=spec.bias is not None, dtype=dtype_name(spec.weight))
+    conv.weight._data[...] = spec.weight
+    if spec.bias is not None:
+        conv.bias._data[...] = spec.bias
+    return [conv]
+
+
+CONV2D = LayerKind("conv2d", "conv2d", _inspect_row, _layers_entries, _conv_module)

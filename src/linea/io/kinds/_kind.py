@@ -20,12 +20,15 @@ class LayerKind:
     - ``inspect_row(spec, index, convention)``: its row of ``linea inspect`` for an
       architecture file, ``convention`` "keras" or "onnx"/"torch" (PyTorch's layout).
     - ``layers_entries(spec)``: the ``layers=`` entries that say it (ValueError where none can).
+    - ``to_nn(spec)``: the ``linea.nn`` modules computing it, holding copies of its weights
+      (TypeError where PyTorch's layers cannot express it exactly).
     """
 
     name: str
     keras_group: str | None
     inspect_row: object
     layers_entries: object
+    to_nn: object
 
     @property
     def weighted(self) -> bool:
@@ -47,3 +50,8 @@ def plain_row(spec, label: str) -> dict:
     """The row of a layer without numbers of its own (an activation, a Flatten, a Dropout)."""
     return {"layer": spec.name or "", "type": label, "convention": "", "shapes": "", "dtype": "",
             "params": 0}
+
+
+def dtype_name(array) -> str:
+    """The name of an array's dtype, as ``dtype=`` arguments of the nn layers take it."""
+    return array.dtype.name

@@ -2,6 +2,7 @@
 ``globalavgpool`` (the mean over H and W, keeping them as 1×1 or not)."""
 from __future__ import annotations
 
+from linea import nn
 from linea.io.kinds._convolution import one_stride
 from linea.io.kinds._kind import LayerKind, row
 
@@ -44,8 +45,40 @@ def _global_row(spec, index: int, convention: str) -> dict:
     return row(spec, index, label, convention)
 
 
-MAXPOOL2D = LayerKind("maxpool2d", None, _window_row("MaxPooling2D", "MaxPool2d"), _window_entries)
+def _even_padding(spec, name: str) -> tuple[int, int]:
+    """(top, left) of a pooling PyTorch can pad: evenly, at most half the window."""
+    extra = spec.extra
+    top, bottom, left, right = extra["padding4"]
+    if top != bottom or left != right or extra.get("edge") == "replicate":
+        raise TypeError(f"a pooling padded unevenly ({extra['padding4']}: Keras's 'same') has "
+                        f"no nn.{name} twin, whose padding is even on both sides")
+    if top > extra["kernel"][0] // 2 or left > extra["kernel"][1] // 2:
+        raise TypeError(f"a pooling padded by {(top, left)} with a {extra['kernel']} window has "
+                        f"no nn.{name} twin (PyTorch pads at most half the window)")
+    return top, left
+
+
+def _max_module(spec) -> list:
+    extra = spec.extra
+    return [nn.MaxPool2d(extra["kernel"], extra["stride"], _even_padding(spec, "MaxPool2d"),
+                         extra.get("dilation", 1))]
+
+
+def _average_module(spec) -> list:
+    extra = spec.extra
+    return [nn.AvgPool2d(extra["kernel"], extra["stride"], _even_padding(spec, "AvgPool2d"),
+                         count_include_pad=extra["count_include_pad"])]
+
+
+def _global_modules(spec) -> list:
+    if spec.extra.get("keepdims"):
+        return [nn.AdaptiveAvgPool2d(1)]
+    return [nn.AdaptiveAvgPool2d(1), nn.Flatten()]  # Keras's (N, C): pool to (N, C, 1, 1), flatten
+
+
+MAXPOOL2D = LayerKind("maxpool2d", None, _window_row("MaxPooling2D", "MaxPool2d"), _window_entries,
+                      _max_module)
 AVGPOOL2D = LayerKind("avgpool2d", None, _window_row("AveragePooling2D", "AvgPool2d"),
-                      lambda spec: _window_entries(spec, count_include_pad=True))
+                      lambda spec: _window_entries(spec, count_include_pad=True), _average_module)
 GLOBALAVGPOOL = LayerKind("globalavgpool", None, _global_row, lambda spec: (
-    ["adaptiveavgpool"] + ([] if spec.extra.get("keepdims") else ["flatten"])))
+    ["adaptiveavgpool"] + ([] if spec.extra.get("keepdims") else ["flatten"])), _global_modules)
