@@ -166,7 +166,6 @@ KNOWN_PRIVATE_IMPORTS = {
     ("io._onnx_read_images", "linea.nn.functional._pooling"),
     ("io._spec", "linea.keras._sequential"),
     ("io._spec_images", "linea.keras.layers._conv"),
-    ("io._spec_images", "linea.nn.functional._conv"),
     ("io._spec_images", "linea.nn.functional._pooling"),
     ("keras._sequential", "linea.nn.modules._lazy"),
     ("keras.layers._batch_normalization", "linea.nn.functional._normalization"),

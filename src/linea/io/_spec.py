@@ -7,48 +7,24 @@ from this list, so every path between them goes through one place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from linea import nn
-from linea.nn.registry import ACTIVATIONS, activation_of_module
+from linea.nn.registry import ACTIVATIONS
 from linea.keras import activations
 from linea.keras import layers as keras_layers
 from linea.keras._sequential import Sequential as KerasSequential
 from linea.io._spec_images import IMAGE_KINDS
-from linea.io.kinds import KINDS, OnnxFlatten, activation_settings
+from linea.io.kinds import KINDS, LayerSpec, activation_settings
 
 __all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "keras_from_spec",
            "ACTIVATION_NAMES"]
-
-
-@dataclass
-class LayerSpec:
-    kind: str  # "linear", "qlinear", "activation", "dropout", "layernorm", "flatten", or an image
-    #          kind: "conv2d", "maxpool2d", "avgpool2d", "batchnorm", "globalavgpool" (_spec_images)
-    weight: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    activation: str | None = None  # for kind == "activation": a Keras name
-    rate: float = 0.0
-    eps: float = 1e-5
-    name: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def parameter_count(self) -> int:
-        return sum(int(a.size) for a in (self.weight, self.bias) if a is not None)
 
 
 #: Activation names of the layer list, from the one registry (``linea.nn.registry``).
 #: Parameters other than Keras's defaults live in ``extra``: ``negative_slope`` for
 #: leaky_relu (Keras 0.2), ``threshold`` for softplus (Keras ∞).
 ACTIVATION_NAMES = tuple(ACTIVATIONS)
-
-
-def activation_name(module) -> tuple[str, dict] | None:
-    """(activation name, extra parameters) equal to an ``nn`` module, or None if there is none."""
-    return activation_of_module(module)
 
 
 def keras_activation(spec) -> str:
@@ -77,63 +53,28 @@ def spec_from_nn(model, input_shape=None) -> list[LayerSpec]:
     Flatten of images record what it flattens, which conversion to Keras needs."""
     modules = list(model) if isinstance(model, nn.Sequential) else [model]
     specs = []
-    from linea.io._spec_images import image_spec_from_nn, shape_after
-    from linea.quantization import QuantizedLinear
+    from linea.io._spec_images import shape_after
 
     if input_shape is None:
         input_shape = model.__dict__.get(INPUT_SHAPE)
     shape = None if input_shape is None else tuple(int(size) for size in input_shape)
     for module in modules:
-        before = len(specs)
-        images = image_spec_from_nn(module, shape)
-        if images is not None:
-            specs.extend(images)
-        elif isinstance(module, QuantizedLinear):  # int8 (out, in) with its per-channel scales
-            specs.append(LayerSpec("qlinear", module.weight().numpy().copy(),
-                                   None if module.bias is None else _copy(module.bias._data),
-                                   extra={"scale": module.weight_scale().numpy().copy()}))
-        elif isinstance(module, nn.Linear):
-            specs.append(LayerSpec("linear", _copy(module.weight._data),
-                                   None if module.bias is None else _copy(module.bias._data)))
-        elif isinstance(module, nn.Dropout):
-            specs.append(LayerSpec("dropout", rate=float(module.p)))
-        elif isinstance(module, nn.Flatten):
-            if (module.start_dim, module.end_dim) != (1, -1):
-                raise TypeError("only Flatten(start_dim=1, end_dim=-1) can be converted")
-            specs.append(_flatten_spec(specs, shape))
-        elif isinstance(module, OnnxFlatten):
-            specs.append(LayerSpec("flatten", extra={"onnx_axis": module.axis}))
-        elif isinstance(module, nn.LayerNorm):
-            size = module.normalized_shape
-            weight = np.ones(size, np.float32) if module.weight is None else _copy(module.weight._data)
-            bias = None if module.bias is None else _copy(module.bias._data)
-            specs.append(LayerSpec("layernorm", weight, bias, eps=float(module.eps)))
-        elif isinstance(module, nn.Identity):
+        if isinstance(module, nn.Identity):
             continue
-        else:
-            found = activation_name(module)
-            if found is None:
-                raise TypeError(
-                    f"{type(module).__name__} cannot be converted; convertible modules are Linear, "
-                    "Conv2d, BatchNorm1d/2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), "
-                    "ReLU/Tanh/Sigmoid/GELU/SiLU/Softmax(dim=-1)/LogSoftmax(dim=-1)/LeakyReLU, "
-                    "Softplus(beta=1), Dropout, Flatten, LayerNorm and Identity"
-                )
-            specs.append(LayerSpec("activation", activation=found[0], extra=found[1]))
+        kind = next((kind for kind in KINDS.values() if kind.accepts(module)), None)
+        if kind is None:
+            raise TypeError(
+                f"{type(module).__name__} cannot be converted; convertible modules are Linear, "
+                "Conv2d, BatchNorm1d/2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), the "
+                f"activations of linea.nn.registry ({', '.join(sorted(ACTIVATIONS))}), Dropout, "
+                "Flatten, LayerNorm and Identity")
+        before = len(specs)
+        specs.extend(kind.from_nn(module, shape, specs))
         for spec in specs[before:]:
             if spec.kind in IMAGE_KINDS and shape is not None:
                 spec.extra["input_shape"] = shape
             shape = shape_after(spec, shape)
     return specs
-
-
-def _flatten_spec(specs, shape) -> LayerSpec:
-    """A flatten; of images it records their (C, H, W), or that they are not known."""
-    if shape is not None and len(shape) == 3:
-        return LayerSpec("flatten", extra={"image_shape": tuple(shape)})
-    if shape is None and any(spec.kind in IMAGE_KINDS for spec in specs):
-        return LayerSpec("flatten", extra={"image_shape": None})
-    return LayerSpec("flatten")
 
 
 def spec_from_keras(model) -> list[LayerSpec]:

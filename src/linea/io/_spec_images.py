@@ -25,30 +25,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from linea import nn
+from linea.io.kinds import KINDS, LayerSpec
 from linea.keras import activations
 from linea.keras import layers as keras_layers
 from linea.keras.layers._conv import same_padding
-from linea.nn.functional import conv2d_padding
 from linea.nn.functional._pooling import pooled_size
 
-__all__ = ["IMAGE_KINDS", "image_spec_from_nn", "image_spec_from_keras", 
+__all__ = ["IMAGE_KINDS", "image_spec_from_keras", 
            "keras_image_layer", "shape_after", "feature_permutation", "permute_features",
            "nn_shape_of_keras"]
 
-IMAGE_KINDS = ("conv2d", "maxpool2d", "avgpool2d", "batchnorm", "globalavgpool")
+IMAGE_KINDS = tuple(name for name, kind in KINDS.items() if kind.image)
 #: Kinds whose weights are per feature: permuted with the features after a Flatten.
 _PER_FEATURE = ("batchnorm", "layernorm")
 
 
 def _copy(array):
     return None if array is None else np.array(array, copy=True)
-
-
-def _spec(*args, **kwargs):
-    from linea.io._spec import LayerSpec
-
-    return LayerSpec(*args, **kwargs)
 
 
 # ---- shapes ---------------------------------------------------------------------------------
@@ -131,60 +124,6 @@ def _replace(spec, **changes):
 
 # ---- from nn --------------------------------------------------------------------------------
 
-def image_spec_from_nn(module, shape):
-    """The specs of one ``nn`` image module (input shape ``shape`` or None), or None if it is not one."""
-    if isinstance(module, nn.Conv2d):
-        padding4 = conv2d_padding(module.padding, module.kernel_size, module.dilation, module.stride)
-        return [_spec("conv2d", _copy(module.weight._data),
-                      None if module.bias is None else _copy(module.bias._data),
-                      extra={"stride": module.stride, "padding4": padding4,
-                             "dilation": module.dilation, "groups": module.groups})]
-    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        kind = type(module).__name__
-        if not module.track_running_stats:
-            raise TypeError(f"{kind}(track_running_stats=False) normalizes with each batch's own "
-                            "statistics even in eval mode; Keras's BatchNormalization cannot, so "
-                            "it cannot be converted")
-        if module.momentum is None:
-            raise TypeError(f"{kind}(momentum=None) keeps a cumulative average, which Keras's "
-                            "BatchNormalization has no setting for; set module.momentum to a number")
-        if isinstance(module, nn.BatchNorm1d) and shape is not None and len(shape) != 1:
-            raise TypeError("BatchNorm1d over (N, C, L) sequences cannot be converted; linea "
-                            "converts BatchNorm1d on (N, features) and BatchNorm2d on images")
-        return [_spec("batchnorm", None if module.weight is None else _copy(module.weight._data),
-                      None if module.bias is None else _copy(module.bias._data), eps=float(module.eps),
-                      extra={"running_mean": _copy(module.running_mean._data),
-                             "running_var": _copy(module.running_var._data),
-                             "num_batches_tracked": int(module.num_batches_tracked.item()),
-                             "momentum": float(module.momentum),
-                             "rank": 4 if isinstance(module, nn.BatchNorm2d) else 2})]
-    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        kind = type(module).__name__
-        if module.ceil_mode:
-            raise TypeError(f"{kind}(ceil_mode=True) has no Keras pooling twin; it cannot be converted")
-        from linea.nn.functional._conv import _pair
-
-        kernel = _pair(module.kernel_size, "kernel_size")
-        stride = _pair(module.stride, "stride")
-        top, left = _pair(module.padding, "padding")
-        extra = {"kernel": kernel, "stride": stride, "padding4": (top, top, left, left)}
-        if isinstance(module, nn.MaxPool2d):
-            extra["dilation"] = _pair(module.dilation, "dilation")
-            return [_spec("maxpool2d", extra=extra)]
-        if module.divisor_override is not None:
-            raise TypeError("AvgPool2d(divisor_override=...) cannot be converted")
-        extra.update(count_include_pad=bool(module.count_include_pad) and (top or left) > 0,
-                     edge="zeros")
-        return [_spec("avgpool2d", extra=extra)]
-    if isinstance(module, nn.AdaptiveAvgPool2d):
-        size = module.output_size
-        if size not in (1, (1, 1), [1, 1]):
-            raise TypeError(f"AdaptiveAvgPool2d(output_size={size}) cannot be converted; linea "
-                            "converts the global average AdaptiveAvgPool2d(1)")
-        return [_spec("globalavgpool", extra={"keepdims": True})]
-    return None
-
-
 # ---- from Keras -----------------------------------------------------------------------------
 
 def _keras_padding4(layer, window, stride, dilation, batch_shape):
@@ -206,7 +145,7 @@ def _keras_padding4(layer, window, stride, dilation, batch_shape):
 def image_spec_from_keras(layer, batch_shape):
     """The specs of one Keras image layer (its Keras input batch shape), or None if it is not one."""
     if isinstance(layer, keras_layers.Conv2D):
-        specs = [_spec("conv2d", np.ascontiguousarray(_copy(layer.kernel._data).transpose(3, 2, 0, 1)),
+        specs = [LayerSpec("conv2d", np.ascontiguousarray(_copy(layer.kernel._data).transpose(3, 2, 0, 1)),
                        None if layer.bias is None else _copy(layer.bias._data), name=layer.name,
                        extra={"stride": layer.strides, "dilation": layer.dilation_rate,
                               "groups": layer.groups,
@@ -214,20 +153,20 @@ def image_spec_from_keras(layer, batch_shape):
                                                           layer.dilation_rate, batch_shape)})]
         name = activations.serialize(layer.activation)
         if name != "linear":
-            specs.append(_spec("activation", activation=name))
+            specs.append(LayerSpec("activation", activation=name))
         return specs
     if isinstance(layer, (keras_layers.MaxPooling2D, keras_layers.AveragePooling2D)):
         padding4 = _keras_padding4(layer, layer.pool_size, layer.strides, (1, 1), batch_shape)
         extra = {"kernel": layer.pool_size, "stride": layer.strides, "padding4": padding4}
         if isinstance(layer, keras_layers.MaxPooling2D):
             extra["dilation"] = (1, 1)
-            return [_spec("maxpool2d", name=layer.name, extra=extra)]
+            return [LayerSpec("maxpool2d", name=layer.name, extra=extra)]
         top, bottom, left, right = padding4
         extra.update(count_include_pad=False,
                      edge="replicate" if (top != bottom or left != right) else "zeros")
-        return [_spec("avgpool2d", name=layer.name, extra=extra)]
+        return [LayerSpec("avgpool2d", name=layer.name, extra=extra)]
     if isinstance(layer, keras_layers.GlobalAveragePooling2D):
-        return [_spec("globalavgpool", name=layer.name, extra={"keepdims": layer.keepdims})]
+        return [LayerSpec("globalavgpool", name=layer.name, extra={"keepdims": layer.keepdims})]
     if isinstance(layer, keras_layers.BatchNormalization):
         rank = len(batch_shape) if batch_shape is not None else None
         channel_axes = {2: (-1, 1), 4: (-1, 3)}.get(rank, ())
@@ -236,7 +175,7 @@ def image_spec_from_keras(layer, batch_shape):
             raise TypeError(f"BatchNormalization '{layer.name}' normalizes axis {layer.axis} of "
                             f"rank-{rank} inputs; linea converts it over the features of (N, F) "
                             "inputs or the channels of images")
-        return [_spec("batchnorm", None if layer.gamma is None else _copy(layer.gamma._data),
+        return [LayerSpec("batchnorm", None if layer.gamma is None else _copy(layer.gamma._data),
                       None if layer.beta is None else _copy(layer.beta._data), eps=layer.epsilon,
                       name=layer.name,
                       extra={"running_mean": _copy(layer.moving_mean._data),

@@ -5,12 +5,12 @@ defined once, in the module of its family; drivers loop over the table.
 from linea.io.kinds._activation import ACTIVATION, activation_module, activation_settings
 from linea.io.kinds._convolution import CONV2D
 from linea.io.kinds._dense import LINEAR, QLINEAR
-from linea.io.kinds._kind import LayerKind
+from linea.io.kinds._kind import LayerKind, LayerSpec
 from linea.io.kinds._normalization import BATCHNORM, LAYERNORM
 from linea.io.kinds._pooling import AVGPOOL2D, GLOBALAVGPOOL, MAXPOOL2D
 from linea.io.kinds._shape import DROPOUT, FLATTEN, OnnxFlatten
 
-__all__ = ["LayerKind", "KINDS", "keras_groups", "activation_settings", "activation_module",
+__all__ = ["LayerKind", "LayerSpec", "KINDS", "keras_groups", "activation_settings", "activation_module",
            "OnnxFlatten"]
 
 KINDS = {kind.name: kind for kind in (LINEAR, QLINEAR, ACTIVATION, DROPOUT, FLATTEN, LAYERNORM,

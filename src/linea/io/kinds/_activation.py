@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import LayerKind, plain_row
-from linea.nn.registry import ACTIVATIONS, NO_TWIN
+from linea.io.kinds._kind import LayerKind, LayerSpec, plain_row
+from linea.nn.registry import ACTIVATIONS, NO_TWIN, activation_of_module
 
 __all__ = ["ACTIVATION", "activation_settings", "activation_module"]
 
@@ -41,6 +41,12 @@ def _activation_modules(spec) -> list:
     return [module if module is not None else nn.Identity()]
 
 
+def _activation_spec(module, shape, before) -> list:
+    name, settings = activation_of_module(module)
+    return [LayerSpec("activation", activation=name, extra=settings)]
+
+
 ACTIVATION = LayerKind("activation", None,
                        lambda spec, index, convention: plain_row(spec, f"activation: {spec.activation}"),
-                       _layers_entries, _activation_modules)
+                       _layers_entries, _activation_modules, from_nn=_activation_spec,
+                       accepts_module=lambda module: activation_of_module(module) is not None)

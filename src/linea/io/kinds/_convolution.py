@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import LayerKind, bias_shape, dtype_name, row
+from linea.io.kinds._kind import LayerKind, LayerSpec, bias_shape, copied, dtype_name, row
 from linea.nn.functional import conv2d_padding
 
 __all__ = ["CONV2D"]
@@ -68,4 +68,13 @@ def _conv_module(spec) -> list:
     return [conv]
 
 
-CONV2D = LayerKind("conv2d", "conv2d", _inspect_row, _layers_entries, _conv_module)
+def _conv_spec(module, shape, before) -> list:
+    padding4 = conv2d_padding(module.padding, module.kernel_size, module.dilation, module.stride)
+    return [LayerSpec("conv2d", copied(module.weight._data),
+                      None if module.bias is None else copied(module.bias._data),
+                      extra={"stride": module.stride, "padding4": padding4,
+                             "dilation": module.dilation, "groups": module.groups})]
+
+
+CONV2D = LayerKind("conv2d", "conv2d", _inspect_row, _layers_entries, _conv_module, (nn.Conv2d,),
+                   _conv_spec, image=True)

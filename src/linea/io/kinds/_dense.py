@@ -3,7 +3,8 @@ with per-output-channel scales)."""
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import LayerKind, bias_shape, dtype_name, plain_row, row
+from linea.io.kinds._kind import LayerKind, LayerSpec, bias_shape, copied, dtype_name, plain_row, row
+from linea.quantization import QuantizedLinear
 
 __all__ = ["LINEAR", "QLINEAR"]
 
@@ -27,8 +28,6 @@ def _linear_module(spec) -> list:
 
 
 def _quantized_module(spec) -> list:
-    from linea.quantization import QuantizedLinear
-
     out_features, in_features = spec.weight.shape
     layer = QuantizedLinear(in_features, out_features, bias=spec.bias is not None)
     state = {"weight": spec.weight, "weight_scale": spec.extra["scale"]}
@@ -38,6 +37,18 @@ def _quantized_module(spec) -> list:
     return [layer]
 
 
-LINEAR = LayerKind("linear", "dense", _inspect_row, lambda spec: ["linear"], _linear_module)
+def _linear_spec(module, shape, before) -> list:
+    return [LayerSpec("linear", copied(module.weight._data),
+                      None if module.bias is None else copied(module.bias._data))]
+
+
+def _quantized_spec(module, shape, before) -> list:  # int8 (out, in) with its per-channel scales
+    return [LayerSpec("qlinear", module.weight().numpy().copy(),
+                      None if module.bias is None else copied(module.bias._data),
+                      extra={"scale": module.weight_scale().numpy().copy()})]
+
+
+LINEAR = LayerKind("linear", "dense", _inspect_row, lambda spec: ["linear"], _linear_module,
+                   (nn.Linear,), _linear_spec)
 QLINEAR = LayerKind("qlinear", "dense", lambda spec, index, convention: plain_row(spec, "qlinear"),
-                    lambda spec: ["qlinear"], _quantized_module)
+                    lambda spec: ["qlinear"], _quantized_module, (QuantizedLinear,), _quantized_spec)

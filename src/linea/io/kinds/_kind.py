@@ -6,9 +6,30 @@ of its family plus its row in ``KINDS``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["LayerKind"]
+import numpy as np
+
+__all__ = ["LayerKind", "LayerSpec"]
+
+
+@dataclass
+class LayerSpec:
+    """One layer of the neutral layer list: its kind (a name in ``KINDS``) and its numbers, in
+    PyTorch's layout (weight (out, in), conv weight (out, in/groups, kh, kw))."""
+
+    kind: str  # a name in KINDS
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    activation: str | None = None  # for kind == "activation": a Keras name
+    rate: float = 0.0
+    eps: float = 1e-5
+    name: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(int(a.size) for a in (self.weight, self.bias) if a is not None)
 
 
 @dataclass(frozen=True)
@@ -22,6 +43,10 @@ class LayerKind:
     - ``layers_entries(spec)``: the ``layers=`` entries that say it (ValueError where none can).
     - ``to_nn(spec)``: the ``linea.nn`` modules computing it, holding copies of its weights
       (TypeError where PyTorch's layers cannot express it exactly).
+    - ``from_nn(module, shape, before)``: the specs of an ``nn`` module this kind takes
+      (``accepts(module)``), given the per-sample input shape (or None) and the specs before
+      it; TypeError where the module has a setting the other frameworks cannot express.
+    - ``image``: the kind works on images (C, H, W).
     """
 
     name: str
@@ -29,10 +54,19 @@ class LayerKind:
     inspect_row: object
     layers_entries: object
     to_nn: object
+    nn_types: tuple = ()
+    from_nn: object = None
+    image: bool = False
+    accepts_module: object = None  # module → bool, where the type alone does not say
 
     @property
     def weighted(self) -> bool:
         return self.keras_group is not None
+
+    def accepts(self, module) -> bool:
+        if self.accepts_module is not None:
+            return self.accepts_module(module)
+        return isinstance(module, self.nn_types)
 
 
 def row(spec, index: int, label: str, convention: str = "", shapes: str = "", dtype: str = "",
@@ -55,3 +89,8 @@ def plain_row(spec, label: str) -> dict:
 def dtype_name(array) -> str:
     """The name of an array's dtype, as ``dtype=`` arguments of the nn layers take it."""
     return array.dtype.name
+
+
+def copied(array):
+    """A copy of a module's array, or None: a spec never shares memory with the module."""
+    return None if array is None else np.array(array, copy=True)

@@ -3,7 +3,9 @@ channels of images or the features of vectors, with running statistics)."""
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import LayerKind, dtype_name, row
+import numpy as np
+
+from linea.io.kinds._kind import LayerKind, LayerSpec, copied, dtype_name, row
 
 __all__ = ["LAYERNORM", "BATCHNORM"]
 
@@ -55,8 +57,39 @@ def _batchnorm_module(spec) -> list:
     return [module]
 
 
+def _layernorm_spec(module, shape, before) -> list:
+    size = module.normalized_shape
+    weight = np.ones(size, np.float32) if module.weight is None else copied(module.weight._data)
+    bias = None if module.bias is None else copied(module.bias._data)
+    return [LayerSpec("layernorm", weight, bias, eps=float(module.eps))]
+
+
+def _batchnorm_spec(module, shape, before) -> list:
+    kind = type(module).__name__
+    if not module.track_running_stats:
+        raise TypeError(f"{kind}(track_running_stats=False) normalizes with each batch's own "
+                        "statistics even in eval mode; Keras's BatchNormalization cannot, so "
+                        "it cannot be converted")
+    if module.momentum is None:
+        raise TypeError(f"{kind}(momentum=None) keeps a cumulative average, which Keras's "
+                        "BatchNormalization has no setting for; set module.momentum to a number")
+    if isinstance(module, nn.BatchNorm1d) and shape is not None and len(shape) != 1:
+        raise TypeError("BatchNorm1d over (N, C, L) sequences cannot be converted; linea "
+                        "converts BatchNorm1d on (N, features) and BatchNorm2d on images")
+    return [LayerSpec("batchnorm", None if module.weight is None else copied(module.weight._data),
+                      None if module.bias is None else copied(module.bias._data),
+                      eps=float(module.eps),
+                      extra={"running_mean": copied(module.running_mean._data),
+                             "running_var": copied(module.running_var._data),
+                             "num_batches_tracked": int(module.num_batches_tracked.item()),
+                             "momentum": float(module.momentum),
+                             "rank": 4 if isinstance(module, nn.BatchNorm2d) else 2})]
+
+
 LAYERNORM = LayerKind("layernorm", "layer_normalization", _layernorm_row,
-                      lambda spec: [f"layernorm(eps={spec.eps!r})"], _layernorm_module)
+                      lambda spec: [f"layernorm(eps={spec.eps!r})"], _layernorm_module,
+                      (nn.LayerNorm,), _layernorm_spec)
 BATCHNORM = LayerKind("batchnorm", "batch_normalization", _batchnorm_row,
                       lambda spec: [f"batchnorm(eps={spec.eps!r}, momentum={spec.extra['momentum']!r})"],
-                      _batchnorm_module)
+                      _batchnorm_module, (nn.BatchNorm1d, nn.BatchNorm2d), _batchnorm_spec,
+                      image=True)

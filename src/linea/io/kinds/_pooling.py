@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from linea import nn
 from linea.io.kinds._convolution import one_stride
-from linea.io.kinds._kind import LayerKind, row
+from linea.io.kinds._kind import LayerKind, LayerSpec, row
 
 __all__ = ["MAXPOOL2D", "AVGPOOL2D", "GLOBALAVGPOOL"]
 
@@ -76,9 +76,47 @@ def _global_modules(spec) -> list:
     return [nn.AdaptiveAvgPool2d(1), nn.Flatten()]  # Keras's (N, C): pool to (N, C, 1, 1), flatten
 
 
+def _two(value) -> tuple:
+    """A pooling module's size for both axes (the module checked it when it was built)."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _window(module) -> dict:
+    if module.ceil_mode:
+        raise TypeError(f"{type(module).__name__}(ceil_mode=True) has no Keras pooling twin; it "
+                        "cannot be converted")
+    top, left = _two(module.padding)
+    return {"kernel": _two(module.kernel_size), "stride": _two(module.stride),
+            "padding4": (top, top, left, left)}
+
+
+def _max_spec(module, shape, before) -> list:
+    return [LayerSpec("maxpool2d", extra=dict(_window(module), dilation=_two(module.dilation)))]
+
+
+def _average_spec(module, shape, before) -> list:
+    extra = _window(module)
+    if module.divisor_override is not None:
+        raise TypeError("AvgPool2d(divisor_override=...) cannot be converted")
+    top, _, left, _ = extra["padding4"]
+    extra.update(count_include_pad=bool(module.count_include_pad) and (top or left) > 0,
+                 edge="zeros")
+    return [LayerSpec("avgpool2d", extra=extra)]
+
+
+def _global_spec(module, shape, before) -> list:
+    size = module.output_size
+    if size not in (1, (1, 1), [1, 1]):
+        raise TypeError(f"AdaptiveAvgPool2d(output_size={size}) cannot be converted; linea "
+                        "converts the global average AdaptiveAvgPool2d(1)")
+    return [LayerSpec("globalavgpool", extra={"keepdims": True})]
+
+
 MAXPOOL2D = LayerKind("maxpool2d", None, _window_row("MaxPooling2D", "MaxPool2d"), _window_entries,
-                      _max_module)
+                      _max_module, (nn.MaxPool2d,), _max_spec, image=True)
 AVGPOOL2D = LayerKind("avgpool2d", None, _window_row("AveragePooling2D", "AvgPool2d"),
-                      lambda spec: _window_entries(spec, count_include_pad=True), _average_module)
+                      lambda spec: _window_entries(spec, count_include_pad=True), _average_module,
+                      (nn.AvgPool2d,), _average_spec, image=True)
 GLOBALAVGPOOL = LayerKind("globalavgpool", None, _global_row, lambda spec: (
-    ["adaptiveavgpool"] + ([] if spec.extra.get("keepdims") else ["flatten"])), _global_modules)
+    ["adaptiveavgpool"] + ([] if spec.extra.get("keepdims") else ["flatten"])), _global_modules,
+    (nn.AdaptiveAvgPool2d,), _global_spec, image=True)
