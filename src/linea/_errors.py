@@ -22,7 +22,8 @@ def require(module: str, extra: str, needed_by: str, packages: str | None = None
         return importlib.import_module(module)
     except ImportError:
         packages = packages or module.split(".")[0]
-        raise ImportError(f"{needed_by} needs {packages}: " + install_hint(extra, packages)) from None
+        raise ImportError(f"{needed_by} needs {packages}: "
+                          + install_hint(extra, packages)) from None
 
 
 class ShapeError(ValueError, RuntimeError):

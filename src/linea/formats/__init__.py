@@ -21,6 +21,7 @@ from linea.formats._safetensors import (DTYPE_SIZES, ORDER_KEY, TREE_KEY,
 from linea.formats._zip import keras_archive_bytes, read_keras_archive
 
 __all__ = ["read_safetensors", "read_safetensors_header", "check_safetensors_header",
-           "safetensors_parts", "check_savable", "DTYPE_SIZES", "ORDER_KEY", "TREE_KEY", "read_weights_file",
+           "safetensors_parts", "check_savable", "DTYPE_SIZES", "ORDER_KEY", "TREE_KEY",
+           "read_weights_file",
            "read_weights_h5", "weights_h5_bytes", "h5py_module", "read_legacy_h5", "legacy_kind",
            "is_legacy_h5", "LegacyFile", "read_keras_archive", "keras_archive_bytes"]

@@ -72,7 +72,9 @@ def _mish(graph, x: str, shape, node) -> _Match | None:
 def _log_sigmoid(graph, x: str, shape, node) -> _Match | None:
     if node.op_type == "Sigmoid":
         log = graph.only_user(node.output[0], "Log")
-        return None if log is None else _activation("log_sigmoid", log.output[0], [node, log], shape)
+        if log is None:
+            return None
+        return _activation("log_sigmoid", log.output[0], [node, log], shape)
     if node.op_type != "Neg":
         return None
     softplus = graph.only_user(node.output[0], "Softplus")

@@ -10,7 +10,8 @@ from linea.io.kinds._normalization import BATCHNORM, LAYERNORM
 from linea.io.kinds._pooling import AVGPOOL2D, GLOBALAVGPOOL, MAXPOOL2D
 from linea.io.kinds._shape import DROPOUT, FLATTEN, OnnxFlatten
 
-__all__ = ["LayerKind", "LayerSpec", "KINDS", "keras_groups", "activation_settings", "activation_module",
+__all__ = ["LayerKind", "LayerSpec", "KINDS", "keras_groups", "activation_settings",
+           "activation_module",
            "OnnxFlatten"]
 
 KINDS = {kind.name: kind for kind in (LINEAR, QLINEAR, ACTIVATION, DROPOUT, FLATTEN, LAYERNORM,

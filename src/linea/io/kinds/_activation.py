@@ -46,7 +46,10 @@ def _activation_spec(module, shape, before) -> list:
     return [LayerSpec("activation", activation=name, extra=settings)]
 
 
-ACTIVATION = LayerKind("activation", None,
-                       lambda spec, index, convention: plain_row(spec, f"activation: {spec.activation}"),
-                       _layers_entries, _activation_modules, from_nn=_activation_spec,
+def _inspect_row(spec, index: int, convention: str) -> dict:
+    return plain_row(spec, f"activation: {spec.activation}")
+
+
+ACTIVATION = LayerKind("activation", None, _inspect_row, _layers_entries, _activation_modules,
+                       from_nn=_activation_spec,
                        accepts_module=lambda module: activation_of_module(module) is not None)

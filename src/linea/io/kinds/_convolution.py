@@ -11,9 +11,10 @@ __all__ = ["CONV2D"]
 def _inspect_row(spec, index: int, convention: str) -> dict:
     extra, keras = spec.extra, convention == "keras"
     out, group_in, kh, kw = spec.weight.shape
-    label = (f"Conv2D(filters={out}, kernel=({kh}, {kw}), strides={tuple(extra['stride'])})" if keras
+    stride = tuple(extra["stride"])
+    label = (f"Conv2D(filters={out}, kernel=({kh}, {kw}), strides={stride})" if keras
              else f"Conv2d({group_in * extra['groups']}, {out}, kernel_size=({kh}, {kw}), "
-                  f"stride={tuple(extra['stride'])})")
+                  f"stride={stride})")
     shapes = (f"kernel {(kh, kw, group_in, out)}" if keras else f"weight {spec.weight.shape}") + \
         bias_shape(spec)
     return row(spec, index, label, convention, shapes, str(spec.weight.dtype), spec.parameter_count)

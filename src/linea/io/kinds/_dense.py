@@ -3,7 +3,8 @@ with per-output-channel scales)."""
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import LayerKind, LayerSpec, bias_shape, copied, dtype_name, plain_row, row
+from linea.io.kinds._kind import (LayerKind, LayerSpec, bias_shape, copied, dtype_name, plain_row,
+                                  row)
 from linea.quantization import QuantizedLinear
 
 __all__ = ["LINEAR", "QLINEAR"]
@@ -51,4 +52,5 @@ def _quantized_spec(module, shape, before) -> list:  # int8 (out, in) with its p
 LINEAR = LayerKind("linear", "dense", _inspect_row, lambda spec: ["linear"], _linear_module,
                    (nn.Linear,), _linear_spec)
 QLINEAR = LayerKind("qlinear", "dense", lambda spec, index, convention: plain_row(spec, "qlinear"),
-                    lambda spec: ["qlinear"], _quantized_module, (QuantizedLinear,), _quantized_spec)
+                    lambda spec: ["qlinear"], _quantized_module, (QuantizedLinear,),
+                    _quantized_spec)

@@ -11,8 +11,8 @@ __all__ = ["LAYERNORM", "BATCHNORM"]
 
 
 def _layernorm_row(spec, index: int, convention: str) -> dict:
-    return row(spec, index, f"LayerNorm(eps={spec.eps:g})", convention, f"scale {spec.weight.shape}",
-               str(spec.weight.dtype), spec.parameter_count)
+    return row(spec, index, f"LayerNorm(eps={spec.eps:g})", convention,
+               f"scale {spec.weight.shape}", str(spec.weight.dtype), spec.parameter_count)
 
 
 def _batchnorm_row(spec, index: int, convention: str) -> dict:
@@ -89,7 +89,10 @@ def _batchnorm_spec(module, shape, before) -> list:
 LAYERNORM = LayerKind("layernorm", "layer_normalization", _layernorm_row,
                       lambda spec: [f"layernorm(eps={spec.eps!r})"], _layernorm_module,
                       (nn.LayerNorm,), _layernorm_spec)
-BATCHNORM = LayerKind("batchnorm", "batch_normalization", _batchnorm_row,
-                      lambda spec: [f"batchnorm(eps={spec.eps!r}, momentum={spec.extra['momentum']!r})"],
+def _batchnorm_entries(spec) -> list[str]:
+    return [f"batchnorm(eps={spec.eps!r}, momentum={spec.extra['momentum']!r})"]
+
+
+BATCHNORM = LayerKind("batchnorm", "batch_normalization", _batchnorm_row, _batchnorm_entries,
                       _batchnorm_module, (nn.BatchNorm1d, nn.BatchNorm2d), _batchnorm_spec,
                       image=True)

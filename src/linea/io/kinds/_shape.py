@@ -56,5 +56,6 @@ FLATTEN = LayerKind("flatten", None, lambda spec, index, convention: plain_row(s
                     lambda spec: ["flatten"], _flatten_module, (nn.Flatten, OnnxFlatten),
                     _flatten_spec)
 DROPOUT = LayerKind("dropout", None, lambda spec, index, convention: plain_row(spec, "dropout"),
-                    lambda spec: [f"dropout(p={spec.rate!r})"], lambda spec: [nn.Dropout(spec.rate)],
-                    (nn.Dropout,), lambda module, shape, before: [LayerSpec("dropout", rate=float(module.p))])
+                    lambda spec: [f"dropout(p={spec.rate!r})"],
+                    lambda spec: [nn.Dropout(spec.rate)], (nn.Dropout,),
+                    lambda module, shape, before: [LayerSpec("dropout", rate=float(module.p))])
