@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import LayerKind, LayerSpec, bias_shape, copied, dtype_name, row
+from linea.io.kinds._kind import LayerKind, LayerSpec, bias_shape, copied, dtype_name, holding, row
 from linea.nn.functional import conv2d_padding
 
 __all__ = ["CONV2D"]
@@ -60,13 +60,10 @@ def _conv_module(spec) -> list:
                             "left, right) with strides (Keras's 'same') has no nn.Conv2d twin, "
                             "whose padding is even on both sides")
         padding = "same"  # PyTorch's 'same' pads the odd pixel at the end, as Keras does
-    conv = nn.Conv2d(group_in * extra["groups"], out_channels, (kh, kw), stride=extra["stride"],
-                     padding=padding, dilation=extra["dilation"], groups=extra["groups"],
-                     bias=spec.bias is not None, dtype=dtype_name(spec.weight))
-    conv.weight._data[...] = spec.weight
-    if spec.bias is not None:
-        conv.bias._data[...] = spec.bias
-    return [conv]
+    return [holding(nn.Conv2d(group_in * extra["groups"], out_channels, (kh, kw),
+                              stride=extra["stride"], padding=padding, dilation=extra["dilation"],
+                              groups=extra["groups"], bias=spec.bias is not None,
+                              dtype=dtype_name(spec.weight)), spec)]
 
 
 def _conv_spec(module, shape, before) -> list:

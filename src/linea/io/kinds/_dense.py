@@ -3,8 +3,8 @@ with per-output-channel scales)."""
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import (LayerKind, LayerSpec, bias_shape, copied, dtype_name, plain_row,
-                                  row)
+from linea.io.kinds._kind import (LayerKind, LayerSpec, bias_shape, copied, dtype_name, holding,
+                                  plain_row, row)
 from linea.quantization import QuantizedLinear
 
 __all__ = ["LINEAR", "QLINEAR"]
@@ -20,12 +20,8 @@ def _inspect_row(spec, index: int, convention: str) -> dict:
 
 def _linear_module(spec) -> list:
     out_features, in_features = spec.weight.shape
-    layer = nn.Linear(in_features, out_features, bias=spec.bias is not None,
-                      dtype=dtype_name(spec.weight))
-    layer.weight._data[...] = spec.weight
-    if spec.bias is not None:
-        layer.bias._data[...] = spec.bias
-    return [layer]
+    return [holding(nn.Linear(in_features, out_features, bias=spec.bias is not None,
+                              dtype=dtype_name(spec.weight)), spec)]
 
 
 def _quantized_module(spec) -> list:

@@ -94,3 +94,11 @@ def dtype_name(array) -> str:
 def copied(array):
     """A copy of a module's array, or None: a spec never shares memory with the module."""
     return None if array is None else np.array(array, copy=True)
+
+
+def holding(module, spec):
+    """``module`` with the spec's weight and bias copied into its parameters."""
+    module.weight._data[...] = spec.weight
+    if spec.bias is not None:
+        module.bias._data[...] = spec.bias
+    return module

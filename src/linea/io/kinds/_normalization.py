@@ -5,7 +5,7 @@ from __future__ import annotations
 from linea import nn
 import numpy as np
 
-from linea.io.kinds._kind import LayerKind, LayerSpec, copied, dtype_name, row
+from linea.io.kinds._kind import LayerKind, LayerSpec, copied, dtype_name, holding, row
 
 __all__ = ["LAYERNORM", "BATCHNORM"]
 
@@ -30,12 +30,8 @@ def _batchnorm_row(spec, index: int, convention: str) -> dict:
 
 
 def _layernorm_module(spec) -> list:
-    norm = nn.LayerNorm(spec.weight.shape, eps=spec.eps, bias=spec.bias is not None,
-                        dtype=dtype_name(spec.weight))
-    norm.weight._data[...] = spec.weight
-    if spec.bias is not None:
-        norm.bias._data[...] = spec.bias
-    return [norm]
+    return [holding(nn.LayerNorm(spec.weight.shape, eps=spec.eps, bias=spec.bias is not None,
+                                 dtype=dtype_name(spec.weight)), spec)]
 
 
 def _batchnorm_module(spec) -> list:
