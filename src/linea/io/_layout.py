@@ -505,20 +505,13 @@ def state_from_specs(specs, layout: str) -> "OrderedDict[str, np.ndarray]":
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'torch' or 'keras', got {layout!r}")
     state: OrderedDict = OrderedDict()
-    if layout == "torch":  # every spec is one nn.Sequential module, numbered in order
+    if layout == "torch":  # each spec takes its places in an nn.Sequential, numbered in order
         index = 0
         for spec in specs:
-            if spec.kind in ("linear", "layernorm", "conv2d", "batchnorm"):
-                for leaf, value in (("weight", spec.weight), ("bias", spec.bias)):
-                    if value is not None:
-                        state[f"{index}.{leaf}"] = value
-            if spec.kind == "batchnorm":
-                state[f"{index}.running_mean"] = spec.extra["running_mean"]
-                state[f"{index}.running_var"] = spec.extra["running_var"]
-                state[f"{index}.num_batches_tracked"] = np.array(
-                    spec.extra.get("num_batches_tracked", 0), np.int64)
-            # Keras's GlobalAveragePooling2D is two modules in nn: AdaptiveAvgPool2d(1), Flatten
-            index += 2 if spec.kind == "globalavgpool" and not spec.extra.get("keepdims") else 1
+            kind = KINDS[spec.kind]
+            for leaf, value in kind.torch_entries(spec):
+                state[f"{index}.{leaf}"] = value
+            index += kind.nn_count(spec)
         return state
     if any(spec.kind in IMAGE_KINDS for spec in specs):  # Keras's own paths and feature order
         from linea.io._spec import keras_from_spec
@@ -529,15 +522,9 @@ def state_from_specs(specs, layout: str) -> "OrderedDict[str, np.ndarray]":
             for variable in saved_weights(layer):
                 state[f"{path}/{variable.name}"] = variable._data.copy()
         return state
-    weighted = [spec for spec in specs if spec.kind in ("linear", "layernorm")]
-    names = unique_in_order("dense" if s.kind == "linear" else "layer_normalization" for s in weighted)
+    weighted = [spec for spec in specs if KINDS[spec.kind].keras_entries is not None]
+    names = unique_in_order(KINDS[spec.kind].keras_group for spec in weighted)
     for spec, layer in zip(weighted, names):
-        if spec.kind == "linear":
-            state[f"{layer}/kernel"] = spec.weight.T.copy()
-            if spec.bias is not None:
-                state[f"{layer}/bias"] = spec.bias
-        else:
-            state[f"{layer}/gamma"] = spec.weight
-            if spec.bias is not None:
-                state[f"{layer}/beta"] = spec.bias
+        for variable, value in KINDS[spec.kind].keras_entries(spec):
+            state[f"{layer}/{variable}"] = value
     return state

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from linea import nn
-from linea.io.kinds._kind import LayerKind, LayerSpec, bias_shape, copied, dtype_name, holding, row
+from linea.io.kinds._kind import (LayerKind, LayerSpec, bias_shape, copied, dtype_name, holding,
+                                  row, weight_and_bias)
 from linea.nn.functional import conv2d_padding
 
 __all__ = ["CONV2D"]
@@ -75,4 +76,4 @@ def _conv_spec(module, shape, before) -> list:
 
 
 CONV2D = LayerKind("conv2d", "conv2d", _inspect_row, _layers_entries, _conv_module, (nn.Conv2d,),
-                   _conv_spec, image=True)
+                   _conv_spec, image=True, torch_entries=weight_and_bias)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from linea import nn
 from linea.io.kinds._kind import (LayerKind, LayerSpec, bias_shape, copied, dtype_name, holding,
-                                  plain_row, row)
+                                  plain_row, row, weight_and_bias)
 from linea.quantization import QuantizedLinear
 
 __all__ = ["LINEAR", "QLINEAR"]
@@ -45,8 +45,14 @@ def _quantized_spec(module, shape, before) -> list:  # int8 (out, in) with its p
                       extra={"scale": module.weight_scale().numpy().copy()})]
 
 
+def _keras_entries(spec) -> list:
+    bias = [("bias", spec.bias)] if spec.bias is not None else []
+    return [("kernel", spec.weight.T.copy())] + bias
+
+
 LINEAR = LayerKind("linear", "dense", _inspect_row, lambda spec: ["linear"], _linear_module,
-                   (nn.Linear,), _linear_spec)
+                   (nn.Linear,), _linear_spec, torch_entries=weight_and_bias,
+                   keras_entries=_keras_entries)
 QLINEAR = LayerKind("qlinear", "dense", lambda spec, index, convention: plain_row(spec, "qlinear"),
                     lambda spec: ["qlinear"], _quantized_module, (QuantizedLinear,),
                     _quantized_spec)

@@ -47,6 +47,10 @@ class LayerKind:
       (``accepts(module)``), given the per-sample input shape (or None) and the specs before
       it; TypeError where the module has a setting the other frameworks cannot express.
     - ``image``: the kind works on images (C, H, W).
+    - ``torch_entries(spec)``: its (leaf, array) entries in a PyTorch state dict, in the
+      module's order; ``nn_count(spec)``: how many ``nn.Sequential`` places it takes.
+    - ``keras_entries(spec)``: its (variable, array) entries in a Keras state dict where its
+      variables are named by kind alone (Dense, LayerNormalization), else None.
     """
 
     name: str
@@ -58,6 +62,9 @@ class LayerKind:
     from_nn: object = None
     image: bool = False
     accepts_module: object = None  # module → bool, where the type alone does not say
+    torch_entries: object = lambda spec: []
+    nn_count: object = lambda spec: 1
+    keras_entries: object = None
 
     @property
     def weighted(self) -> bool:
@@ -74,6 +81,12 @@ def row(spec, index: int, label: str, convention: str = "", shapes: str = "", dt
     """An inspect row: the layer's name (else its position), what it is, and its numbers."""
     return {"layer": spec.name or str(index), "type": label, "convention": convention,
             "shapes": shapes, "dtype": dtype, "params": params}
+
+
+def weight_and_bias(spec) -> list:
+    """The (leaf, array) entries of a layer holding ``weight`` and, if it has one, ``bias``."""
+    return [(leaf, value) for leaf, value in (("weight", spec.weight), ("bias", spec.bias))
+            if value is not None]
 
 
 def bias_shape(spec) -> str:

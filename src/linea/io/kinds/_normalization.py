@@ -5,7 +5,8 @@ from __future__ import annotations
 from linea import nn
 import numpy as np
 
-from linea.io.kinds._kind import LayerKind, LayerSpec, copied, dtype_name, holding, row
+from linea.io.kinds._kind import (LayerKind, LayerSpec, copied, dtype_name, holding, row,
+                                  weight_and_bias)
 
 __all__ = ["LAYERNORM", "BATCHNORM"]
 
@@ -82,13 +83,25 @@ def _batchnorm_spec(module, shape, before) -> list:
                              "rank": 4 if isinstance(module, nn.BatchNorm2d) else 2})]
 
 
+def _batchnorm_entries_torch(spec) -> list:
+    extra = spec.extra
+    return weight_and_bias(spec) + [
+        ("running_mean", extra["running_mean"]), ("running_var", extra["running_var"]),
+        ("num_batches_tracked", np.array(extra.get("num_batches_tracked", 0), np.int64))]
+
+
+def _layernorm_entries_keras(spec) -> list:
+    return [("gamma", spec.weight)] + ([("beta", spec.bias)] if spec.bias is not None else [])
+
+
 LAYERNORM = LayerKind("layernorm", "layer_normalization", _layernorm_row,
                       lambda spec: [f"layernorm(eps={spec.eps!r})"], _layernorm_module,
-                      (nn.LayerNorm,), _layernorm_spec)
+                      (nn.LayerNorm,), _layernorm_spec, torch_entries=weight_and_bias,
+                      keras_entries=_layernorm_entries_keras)
 def _batchnorm_entries(spec) -> list[str]:
     return [f"batchnorm(eps={spec.eps!r}, momentum={spec.extra['momentum']!r})"]
 
 
 BATCHNORM = LayerKind("batchnorm", "batch_normalization", _batchnorm_row, _batchnorm_entries,
                       _batchnorm_module, (nn.BatchNorm1d, nn.BatchNorm2d), _batchnorm_spec,
-                      image=True)
+                      image=True, torch_entries=_batchnorm_entries_torch)

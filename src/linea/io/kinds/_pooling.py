@@ -119,4 +119,5 @@ AVGPOOL2D = LayerKind("avgpool2d", None, _window_row("AveragePooling2D", "AvgPoo
                       (nn.AvgPool2d,), _average_spec, image=True)
 GLOBALAVGPOOL = LayerKind("globalavgpool", None, _global_row, lambda spec: (
     ["adaptiveavgpool"] + ([] if spec.extra.get("keepdims") else ["flatten"])), _global_modules,
-    (nn.AdaptiveAvgPool2d,), _global_spec, image=True)
+    (nn.AdaptiveAvgPool2d,), _global_spec, image=True,
+    nn_count=lambda spec: 1 if spec.extra.get("keepdims") else 2)  # pool, then Flatten
