@@ -13,13 +13,13 @@ from collections import OrderedDict
 
 from linea._errors import FormatError
 from linea.io._layout import StoredState, natural_key
+from linea.io.kinds import keras_variables
 from linea.io._spec import keras_from_spec, spec_from_keras
 from linea.formats import read_weights_file
 from linea.keras._saving import weights_h5_bytes
 from linea._files import atomic_write
 
-_VARIABLE_NAMES = {"dense": ("kernel", "bias"), "layer_normalization": ("gamma", "beta"),
-                   "conv2d": ("kernel", "bias")}
+_VARIABLE_NAMES = keras_variables()
 #: BatchNormalization's variables by how many it holds (3 is ambiguous: gamma or beta missing).
 _BATCH_NORM_NAMES = {4: ("gamma", "beta", "moving_mean", "moving_variance"),
                      2: ("moving_mean", "moving_variance")}

@@ -29,7 +29,7 @@ import numpy as np
 from linea._errors import FormatError
 from linea.io._layout_images import IMAGE_ENTRIES, image_entry, image_specs_from_state
 from linea.io._spec import ACTIVATION_NAMES, LayerSpec
-from linea.io.kinds import KINDS, activation_settings
+from linea.io.kinds import KINDS, activation_settings, keras_weightless
 from linea.io._spec_images import IMAGE_KINDS
 from linea.keras._naming import unique_in_order
 
@@ -39,8 +39,7 @@ __all__ = ["StoredState", "specs_from_state", "state_from_specs", "parse_layers"
 
 LAYOUTS = ("torch", "keras")
 #: Keras weightless layer classes (snake_case paths) and the layers= entry each one is.
-_KERAS_WEIGHTLESS = {"dropout": "dropout", "flatten": "flatten", "activation": "activation",
-                     "leaky_re_lu": "activation", "input_layer": "input"}
+_KERAS_WEIGHTLESS = dict(keras_weightless(), input_layer="input")
 _NUMBERED = re.compile(r"^(.*?)_?(\d+)$")
 _LAYER_ENTRY = re.compile(r"^([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?$")
 

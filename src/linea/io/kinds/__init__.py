@@ -10,12 +10,24 @@ from linea.io.kinds._normalization import BATCHNORM, LAYERNORM
 from linea.io.kinds._pooling import AVGPOOL2D, GLOBALAVGPOOL, MAXPOOL2D
 from linea.io.kinds._shape import DROPOUT, FLATTEN, OnnxFlatten
 
-__all__ = ["LayerKind", "LayerSpec", "KINDS", "keras_groups", "activation_settings",
+__all__ = ["LayerKind", "LayerSpec", "KINDS", "keras_groups", "keras_variables",
+           "keras_weightless", "activation_settings",
            "activation_module",
            "OnnxFlatten"]
 
 KINDS = {kind.name: kind for kind in (LINEAR, QLINEAR, ACTIVATION, DROPOUT, FLATTEN, LAYERNORM,
                                       BATCHNORM, CONV2D, MAXPOOL2D, AVGPOOL2D, GLOBALAVGPOOL)}
+
+
+def keras_variables() -> dict:
+    """{Keras group class: its variables' names in order}, where their count settles them."""
+    return {kind.keras_group: kind.keras_variables for kind in KINDS.values()
+            if kind.keras_variables is not None}
+
+
+def keras_weightless() -> dict:
+    """{Keras class without weights: the kind it is} for the classes the kinds read."""
+    return {group: kind.name for kind in KINDS.values() for group in kind.keras_weightless}
 
 
 def keras_groups() -> dict:

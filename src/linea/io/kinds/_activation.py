@@ -51,5 +51,5 @@ def _inspect_row(spec, index: int, convention: str) -> dict:
 
 
 ACTIVATION = LayerKind("activation", None, _inspect_row, _layers_entries, _activation_modules,
-                       from_nn=_activation_spec,
+                       from_nn=_activation_spec, keras_weightless=("activation", "leaky_re_lu"),
                        accepts_module=lambda module: activation_of_module(module) is not None)

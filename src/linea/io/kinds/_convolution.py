@@ -76,4 +76,5 @@ def _conv_spec(module, shape, before) -> list:
 
 
 CONV2D = LayerKind("conv2d", "conv2d", _inspect_row, _layers_entries, _conv_module, (nn.Conv2d,),
-                   _conv_spec, image=True, torch_entries=weight_and_bias)
+                   _conv_spec, image=True, torch_entries=weight_and_bias,
+                   keras_variables=("kernel", "bias"))

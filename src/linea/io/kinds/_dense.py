@@ -52,7 +52,7 @@ def _keras_entries(spec) -> list:
 
 LINEAR = LayerKind("linear", "dense", _inspect_row, lambda spec: ["linear"], _linear_module,
                    (nn.Linear,), _linear_spec, torch_entries=weight_and_bias,
-                   keras_entries=_keras_entries)
+                   keras_entries=_keras_entries, keras_variables=("kernel", "bias"))
 QLINEAR = LayerKind("qlinear", "dense", lambda spec, index, convention: plain_row(spec, "qlinear"),
                     lambda spec: ["qlinear"], _quantized_module, (QuantizedLinear,),
                     _quantized_spec)

@@ -51,6 +51,9 @@ class LayerKind:
       module's order; ``nn_count(spec)``: how many ``nn.Sequential`` places it takes.
     - ``keras_entries(spec)``: its (variable, array) entries in a Keras state dict where its
       variables are named by kind alone (Dense, LayerNormalization), else None.
+    - ``keras_variables``: the names of a Keras weights-file group's variables ``0, 1, …`` where
+      their count alone settles them (None for BatchNormalization, whose gamma or beta may be
+      missing); ``keras_weightless``: the Keras classes without weights this kind reads.
     """
 
     name: str
@@ -65,6 +68,8 @@ class LayerKind:
     torch_entries: object = lambda spec: []
     nn_count: object = lambda spec: 1
     keras_entries: object = None
+    keras_variables: tuple | None = None
+    keras_weightless: tuple = ()
 
     @property
     def weighted(self) -> bool:

@@ -97,7 +97,7 @@ def _layernorm_entries_keras(spec) -> list:
 LAYERNORM = LayerKind("layernorm", "layer_normalization", _layernorm_row,
                       lambda spec: [f"layernorm(eps={spec.eps!r})"], _layernorm_module,
                       (nn.LayerNorm,), _layernorm_spec, torch_entries=weight_and_bias,
-                      keras_entries=_layernorm_entries_keras)
+                      keras_entries=_layernorm_entries_keras, keras_variables=("gamma", "beta"))
 def _batchnorm_entries(spec) -> list[str]:
     return [f"batchnorm(eps={spec.eps!r}, momentum={spec.extra['momentum']!r})"]
 

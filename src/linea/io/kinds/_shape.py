@@ -54,8 +54,9 @@ def _flatten_spec(module, shape, before) -> list:
 
 FLATTEN = LayerKind("flatten", None, lambda spec, index, convention: plain_row(spec, "flatten"),
                     lambda spec: ["flatten"], _flatten_module, (nn.Flatten, OnnxFlatten),
-                    _flatten_spec)
+                    _flatten_spec, keras_weightless=("flatten",))
 DROPOUT = LayerKind("dropout", None, lambda spec, index, convention: plain_row(spec, "dropout"),
                     lambda spec: [f"dropout(p={spec.rate!r})"],
                     lambda spec: [nn.Dropout(spec.rate)], (nn.Dropout,),
-                    lambda module, shape, before: [LayerSpec("dropout", rate=float(module.p))])
+                    lambda module, shape, before: [LayerSpec("dropout", rate=float(module.p))],
+                    keras_weightless=("dropout",))
