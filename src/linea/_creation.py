@@ -39,8 +39,7 @@ def numbers_of_object_array(array, what: str) -> list:
     its index; nothing is converted.
     """
     for index, element in enumerate(array.flat):
-        if isinstance(element, (bool, xp.bool_)) or (
-                isinstance(element, numbers.Real) and not isinstance(element, xp.ndarray)):
+        if isinstance(element, (numbers.Real, xp.bool_)):  # bool and NumPy's numbers included
             continue
         where = [int(i) for i in xp.unravel_index(index, array.shape)]
         raise TypeError(

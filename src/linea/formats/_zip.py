@@ -103,7 +103,7 @@ def _member(archive, info, limit: int, data: bytes, source: str) -> bytes:
                 if not piece:
                     break
                 total += len(piece)
-                if total > min(limit, max(info.file_size, 0)):
+                if total > info.file_size:  # no more than declared, which is within limit
                     raise FormatError(f"{source}: member {info.filename} inflates past the "
                                       f"{info.file_size} bytes it declares: a damaged archive")
                 pieces.append(piece)

@@ -21,6 +21,11 @@ __all__ = ["LayerSpec", "spec_from_nn", "spec_from_keras", "nn_from_spec", "kera
            "ACTIVATION_NAMES"]
 
 
+#: The attribute under which a model built from a file keeps the per-sample input shape
+#: the file recorded or the user gave (``load_model(…, input_shape=…)``), so writing it
+#: to another format later needs no second ``input_shape=``.
+INPUT_SHAPE = "_linea_input_shape"
+
 #: Activation names of the layer list, from the one registry (``linea.nn.registry``).
 #: Parameters other than Keras's defaults live in ``extra``: ``negative_slope`` for
 #: leaky_relu (Keras 0.2), ``threshold`` for softplus (Keras ∞).
@@ -162,11 +167,6 @@ def nn_from_spec(specs) -> nn.Sequential:
         model.__dict__[INPUT_SHAPE] = tuple(int(size) for size in recorded)
     return model
 
-
-#: The attribute under which a model built from a file keeps the per-sample input shape
-#: the file recorded or the user gave (``load_model(…, input_shape=…)``), so writing it
-#: to another format later needs no second ``input_shape=``.
-INPUT_SHAPE = "_linea_input_shape"
 
 
 def _needs_leaky_layer(spec) -> bool:

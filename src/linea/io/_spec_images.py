@@ -31,9 +31,8 @@ from linea.keras import layers as keras_layers
 from linea.keras.layers._conv import same_padding
 from linea.nn.functional._pooling import pooled_size
 
-__all__ = ["IMAGE_KINDS", "image_spec_from_keras", 
-           "keras_image_layer", "shape_after", "feature_permutation", "permute_features",
-           "nn_shape_of_keras"]
+__all__ = ["IMAGE_KINDS", "image_spec_from_keras", "keras_image_layer", "shape_after",
+           "feature_permutation", "permute_features", "nn_shape_of_keras"]
 
 IMAGE_KINDS = tuple(name for name, kind in KINDS.items() if kind.image)
 #: Kinds whose weights are per feature: permuted with the features after a Flatten.
